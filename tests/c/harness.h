@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Tiny test harness for the dmabuf_exporter C tests: fail-fast CHECK macros
+ * that report file:line, the expression and errno, plus helpers for the
+ * device, buffers, mappings, module parameters and fd-leak accounting.
+ *
+ * Every helper is static inline so each test is a single translation unit.
+ */
+#ifndef DMABUF_TESTS_HARNESS_H
+#define DMABUF_TESTS_HARNESS_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/dma-buf.h>
+#include <linux/dmabuf_exporter.h>
+
+#define DEV_PATH	"/dev/" DMABUF_EXPORTER_DEVICE_NAME
+#define PARAM_DIR	"/sys/module/dmabuf_exporter/parameters/"
+#define PAGE		4096UL
+#define KiB		1024ULL
+#define MiB		(1024ULL * 1024)
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+static const char *harness_prog = "test";
+
+static inline void __attribute__((noreturn, format(printf, 4, 5)))
+harness_fail(const char *file, int line, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "%s: FAIL %s:%d: ", harness_prog, file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (err)
+		fprintf(stderr, " [errno %d: %s]", err, strerror(err));
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/*
+ * Abort the test unless @expr holds; prints the expression and errno (the
+ * errno left by the last failing call, so check right after the call).
+ */
+#define CHECK(expr) do {						\
+	if (!(expr))							\
+		harness_fail(__FILE__, __LINE__, errno,			\
+			     "CHECK(%s)", #expr);			\
+} while (0)
+
+/* Like CHECK, with a printf-style explanation. */
+#define CHECKF(expr, fmt, ...) do {					\
+	if (!(expr))							\
+		harness_fail(__FILE__, __LINE__, errno,			\
+			     "CHECK(%s): " fmt, #expr, __VA_ARGS__);	\
+} while (0)
+
+/* Two integers must be equal; prints both values. */
+#define CHECK_EQ(a, b) do {						\
+	long long a_ = (long long)(a), b_ = (long long)(b);		\
+	if (a_ != b_)							\
+		harness_fail(__FILE__, __LINE__, 0,			\
+			     "CHECK_EQ(%s, %s): %lld != %lld",		\
+			     #a, #b, a_, b_);				\
+} while (0)
+
+/*
+ * A call returning -1 (or MAP_FAILED) on error must fail with @err.
+ * Evaluates @call exactly once.
+ */
+#define CHECK_ERR(call, err) do {					\
+	long r_;							\
+	int e_;								\
+	errno = 0;							\
+	r_ = (long)(call);						\
+	e_ = errno;							\
+	if (r_ != -1 || e_ != (err))					\
+		harness_fail(__FILE__, __LINE__, 0,			\
+			     "CHECK_ERR(%s, %s): returned %ld, errno %d (%s)", \
+			     #call, #err, r_, e_, strerror(e_));	\
+} while (0)
+
+/* Like CHECK_ERR, accepting either of two errnos. */
+#define CHECK_ERR2(call, err1, err2) do {				\
+	long r_;							\
+	int e_;								\
+	errno = 0;							\
+	r_ = (long)(call);						\
+	e_ = errno;							\
+	if (r_ != -1 || (e_ != (err1) && e_ != (err2)))			\
+		harness_fail(__FILE__, __LINE__, 0,			\
+			     "CHECK_ERR2(%s, %s|%s): returned %ld, errno %d (%s)", \
+			     #call, #err1, #err2, r_, e_, strerror(e_)); \
+} while (0)
+
+static inline void harness_init(const char *argv0)
+{
+	const char *slash = strrchr(argv0, '/');
+
+	harness_prog = slash ? slash + 1 : argv0;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
+#define SECTION(name)	printf("%s: -- %s\n", harness_prog, (name))
+
+static inline double now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static inline void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* Number of open fds of this process (the directory's own fd excluded). */
+static inline int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	CHECK(d != NULL);
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;
+}
+
+/* Open the device, failing with a clear message when it is not there. */
+static inline int dev_open(void)
+{
+	int fd = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		harness_fail(__FILE__, __LINE__, errno,
+			     "open %s (the tests run inside the VM: scripts/vm-run)",
+			     DEV_PATH);
+	return fd;
+}
+
+/* ALLOC; returns the dma-buf fd, or -1 with errno set. */
+static inline int try_alloc(int dev, unsigned long long size, unsigned int flags,
+			    const char *name)
+{
+	struct dmabuf_exporter_alloc a;
+
+	memset(&a, 0, sizeof(a));
+	a.size = size;
+	a.fd_flags = flags;
+	a.fd = -1;
+	if (name)
+		snprintf(a.name, sizeof(a.name), "%s", name);
+	if (ioctl(dev, DMABUF_EXPORTER_IOC_ALLOC, &a) < 0)
+		return -1;
+	return a.fd;
+}
+
+#define must_alloc(dev, size, flags, name) ({				\
+	int fd_ = try_alloc((dev), (size), (flags), (name));		\
+	CHECKF(fd_ >= 0, "ALLOC size %llu flags %#x",			\
+	       (unsigned long long)(size), (unsigned int)(flags));	\
+	fd_;								\
+})
+
+#define must_map(fd, len, prot, off) ({					\
+	void *p_ = mmap(NULL, (len), (prot), MAP_SHARED, (fd), (off));	\
+	CHECKF(p_ != MAP_FAILED, "mmap len %zu off %lld",		\
+	       (size_t)(len), (long long)(off));			\
+	p_;								\
+})
+
+/* Size of a dma-buf as lseek(SEEK_END) reports it; leaves offset at 0. */
+static inline long long buf_size(int fd)
+{
+	off_t end = lseek(fd, 0, SEEK_END);
+
+	CHECK(end >= 0);
+	CHECK(lseek(fd, 0, SEEK_SET) == 0);
+	return end;
+}
+
+static inline int sync_buf(int fd, unsigned long long flags)
+{
+	struct dma_buf_sync s = { .flags = flags };
+
+	return ioctl(fd, DMA_BUF_IOCTL_SYNC, &s);
+}
+
+/* Deterministic pattern: word i of a buffer with @seed. Never zero. */
+static inline uint64_t pattern_word(uint64_t seed, uint64_t i)
+{
+	uint64_t x = seed * 0x9e3779b97f4a7c15ULL + i + 1;
+
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 29;
+	return x | 1;
+}
+
+static inline void fill_pattern(void *p, size_t len, uint64_t seed)
+{
+	uint64_t *w = p;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		w[i] = pattern_word(seed, i);
+}
+
+/* Byte offset of the first word that breaks the pattern, or -1. */
+static inline long long check_pattern(const void *p, size_t len, uint64_t seed)
+{
+	const uint64_t *w = p;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		if (w[i] != pattern_word(seed, i))
+			return (long long)i * 8;
+	return -1;
+}
+
+/* Byte offset of the first non-zero byte, or -1. */
+static inline long long check_zero(const void *p, size_t len)
+{
+	const uint64_t *w = p;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		if (w[i])
+			return (long long)i * 8;
+	return -1;
+}
+
+/* ---- bad user pointers ---- */
+
+/* NULL the compiler cannot see through (keeps -Wnonnull quiet). */
+static void *volatile null_ptr;
+
+/* An address with nothing mapped at it. */
+static inline void *unmapped_page(void)
+{
+	void *p = mmap(NULL, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(p != MAP_FAILED);
+	CHECK(munmap(p, PAGE) == 0);
+	return p;
+}
+
+/* A read-only page holding a copy of @len bytes of @src (may be NULL). */
+static inline void *readonly_page(const void *src, size_t len)
+{
+	void *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(p != MAP_FAILED);
+	if (src)
+		memcpy(p, src, len);
+	CHECK(mprotect(p, PAGE, PROT_READ) == 0);
+	return p;
+}
+
+/* ---- module parameters ---- */
+
+static inline unsigned long long param_get(const char *name)
+{
+	char path[256], buf[64];
+	unsigned long long v;
+	FILE *f;
+
+	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
+	f = fopen(path, "re");
+	CHECKF(f != NULL, "open %s", path);
+	CHECKF(fgets(buf, sizeof(buf), f) != NULL, "read %s", path);
+	fclose(f);
+	CHECKF(sscanf(buf, "%llu", &v) == 1, "parse %s: %s", path, buf);
+	return v;
+}
+
+static inline void param_set(const char *name, unsigned long long v)
+{
+	char path[256], buf[64];
+	int fd, n;
+
+	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
+	n = snprintf(buf, sizeof(buf), "%llu\n", v);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	CHECKF(fd >= 0, "open %s", path);
+	CHECKF(write(fd, buf, n) == n, "write %llu to %s", v, path);
+	close(fd);
+	CHECK_EQ(param_get(name), v);
+}
+
+/*
+ * Parameters a test changes; param_save() records the original value once
+ * and an atexit handler writes it back, on success and on failure alike.
+ */
+static struct { const char *name; unsigned long long v; } saved_params[8];
+static unsigned int nr_saved_params;
+
+static inline void params_restore(void)
+{
+	char path[256], buf[64];
+	unsigned int i;
+	int fd, n;
+
+	/* No CHECK here: this runs from exit(). */
+	for (i = 0; i < nr_saved_params; i++) {
+		snprintf(path, sizeof(path), PARAM_DIR "%s", saved_params[i].name);
+		n = snprintf(buf, sizeof(buf), "%llu\n", saved_params[i].v);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, buf, n) != n)
+			fprintf(stderr, "%s: could not restore %s\n",
+				harness_prog, path);
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+static inline void param_save(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr_saved_params; i++)
+		if (!strcmp(saved_params[i].name, name))
+			return;
+	CHECK(nr_saved_params < ARRAY_SIZE(saved_params));
+	if (!nr_saved_params)
+		atexit(params_restore);
+	saved_params[nr_saved_params].name = name;
+	saved_params[nr_saved_params].v = param_get(name);
+	nr_saved_params++;
+}
+
+/* ---- /proc/self/fdinfo ---- */
+
+/*
+ * Copy the value of "@key:\t..." from fdinfo of @fd into @out (without the
+ * newline). Returns 0, or -1 when the key is absent.
+ */
+static inline int fdinfo_get(int fd, const char *key, char *out, size_t outlen)
+{
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	FILE *f;
+	int ret = -1;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	CHECKF(f != NULL, "open %s", path);
+	while (fgets(line, sizeof(line), f)) {
+		char *v;
+
+		if (strncmp(line, key, klen) || line[klen] != ':')
+			continue;
+		v = line + klen + 1;
+		v += strspn(v, " \t");
+		v[strcspn(v, "\n")] = '\0';
+		snprintf(out, outlen, "%s", v);
+		ret = 0;
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
+#endif /* DMABUF_TESTS_HARNESS_H */
