@@ -1,1 +1,367 @@
-int main(void){return 0;}
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * DMABUF_EXPORTER_IOC_ALLOC: sizes, argument validation, errnos, zero-filled
+ * memory, fd flags and access modes, and the three byte quotas. Every failing
+ * call is checked not to leave an fd (or a quota charge) behind.
+ */
+#include "harness.h"
+
+static int dev;
+
+/* ALLOC must fail with @err and leave the fd table as it was. */
+#define CHECK_ALLOC_FAILS(size, flags, name, err) do {			\
+	int n_ = count_fds();						\
+	CHECK_ERR(try_alloc(dev, (size), (flags), (name)), (err));	\
+	CHECK_EQ(count_fds(), n_);					\
+} while (0)
+
+static void test_sizes(void)
+{
+	static const struct { unsigned long long size, want; } cases[] = {
+		{ 1, PAGE },
+		{ PAGE - 1, PAGE },
+		{ PAGE, PAGE },
+		{ PAGE + 1, 2 * PAGE },
+		{ 1 * MiB + 1, 1 * MiB + PAGE },
+		{ 64 * MiB, 64 * MiB },
+	};
+	unsigned int i;
+
+	SECTION("sizes round up to pages");
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		unsigned long long sz = cases[i].want, off;
+		int fd = must_alloc(dev, cases[i].size, O_RDWR | O_CLOEXEC, NULL);
+		uint64_t *p;
+
+		CHECK_EQ(buf_size(fd), sz);
+		p = must_map(fd, sz, PROT_READ | PROT_WRITE, 0);
+		/* Fresh memory is zero: every 512th byte of big buffers. */
+		if (sz <= 4 * MiB)
+			CHECKF(check_zero(p, sz) < 0, "size %llu not zero at %lld",
+			       sz, check_zero(p, sz));
+		else
+			for (off = 0; off < sz / 8; off += 64)
+				CHECKF(!p[off], "size %llu not zero at %llu", sz, off * 8);
+		/* First and last page are writable and read back. */
+		fill_pattern((char *)p + sz - PAGE, PAGE, i + 100);
+		CHECK(check_pattern((char *)p + sz - PAGE, PAGE, i + 100) < 0);
+		if (sz > PAGE) {
+			fill_pattern(p, PAGE, i);
+			CHECK(check_pattern(p, PAGE, i) < 0);
+			CHECK(check_pattern((char *)p + sz - PAGE, PAGE, i + 100) < 0);
+		}
+		CHECK(munmap(p, sz) == 0);
+		CHECK(close(fd) == 0);
+	}
+}
+
+static void test_bad_sizes(void)
+{
+	SECTION("size 0: EINVAL; too large: EFBIG");
+	CHECK_ALLOC_FAILS(0, O_RDWR, NULL, EINVAL);
+	CHECK_ALLOC_FAILS(~0ULL, O_RDWR, NULL, EFBIG);
+	CHECK_ALLOC_FAILS(~0ULL - PAGE + 2, O_RDWR, NULL, EFBIG); /* rounding wraps */
+	CHECK_ALLOC_FAILS(1ULL << 62, O_RDWR, NULL, EFBIG);
+	CHECK_ALLOC_FAILS(1ULL << 63, O_RDWR, NULL, EFBIG);
+	CHECK_ALLOC_FAILS(param_get("max_buffer_bytes") + 1, O_RDWR, NULL, EFBIG);
+}
+
+static void test_bad_flags(void)
+{
+	static const unsigned int bad[] = {
+		O_WRONLY, O_RDWR | O_WRONLY, O_WRONLY | O_CLOEXEC,
+		O_RDWR | O_NONBLOCK, O_RDONLY | O_NONBLOCK,
+		O_RDWR | O_APPEND, O_RDWR | O_CREAT, O_RDWR | O_TRUNC,
+		O_RDWR | O_SYNC, O_RDWR | 0100000 /* kernel O_LARGEFILE */,
+		O_RDWR | O_CLOEXEC | O_NONBLOCK, 0x80000000u, O_RDWR | 0x40000000u,
+		0xffffffffu, 0x4,
+	};
+	unsigned int i;
+
+	SECTION("unknown fd_flags: EINVAL");
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		int n = count_fds();
+
+		errno = 0;
+		CHECKF(try_alloc(dev, PAGE, bad[i], NULL) == -1 && errno == EINVAL,
+		       "fd_flags %#x", bad[i]);
+		CHECK_EQ(count_fds(), n);
+	}
+}
+
+static void test_names(void)
+{
+	struct dmabuf_exporter_alloc a;
+	int n = count_fds(), fd;
+
+	SECTION("name must be NUL-terminated within 32 bytes");
+	memset(&a, 0, sizeof(a));
+	a.size = PAGE;
+	a.fd_flags = O_RDWR;
+	memset(a.name, 'N', sizeof(a.name));
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_ALLOC, &a), EINVAL);
+	CHECK_EQ(count_fds(), n);
+
+	a.name[sizeof(a.name) - 1] = '\0';	/* 31 characters: fine */
+	CHECK(ioctl(dev, DMABUF_EXPORTER_IOC_ALLOC, &a) == 0);
+	CHECK(a.fd >= 0);
+	CHECK(close(a.fd) == 0);
+
+	/* An empty name and bytes after the NUL are fine. */
+	memset(a.name, 'x', sizeof(a.name));
+	a.name[0] = '\0';
+	CHECK(ioctl(dev, DMABUF_EXPORTER_IOC_ALLOC, &a) == 0);
+	CHECK(close(a.fd) == 0);
+
+	fd = must_alloc(dev, PAGE, O_RDWR, "short");
+	CHECK(close(fd) == 0);
+	CHECK_EQ(count_fds(), n);
+}
+
+static void test_efault(void)
+{
+	struct dmabuf_exporter_alloc a = { .size = 1 * MiB, .fd_flags = O_RDWR };
+	void *ro = readonly_page(&a, sizeof(a));
+	int n = count_fds(), i, fd, shared, dev2;
+
+	SECTION("bad argument pointers: EFAULT, nothing installed or charged");
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_ALLOC, null_ptr), EFAULT);
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_ALLOC, unmapped_page()), EFAULT);
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_GET_SHARED_FD, null_ptr), EFAULT);
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_GET_SHARED_FD, unmapped_page()), EFAULT);
+	CHECK_EQ(count_fds(), n);
+
+	/*
+	 * A read-only page: the request reads fine, the buffer gets made, and
+	 * only storing the fd fails. The fd must not be installed, and the
+	 * buffer must be gone with its charge: with a 1 MiB per-file quota a
+	 * leak would make the final ALLOC fail with EDQUOT.
+	 */
+	param_save("max_file_bytes");
+	param_set("max_file_bytes", 1 * MiB);
+	dev2 = dev_open();
+	n = count_fds();
+	for (i = 0; i < 4; i++) {
+		CHECK_ERR(ioctl(dev2, DMABUF_EXPORTER_IOC_ALLOC, ro), EFAULT);
+		CHECK_ERR(ioctl(dev2, DMABUF_EXPORTER_IOC_GET_SHARED_FD, ro), EFAULT);
+		CHECK_EQ(count_fds(), n);
+	}
+	fd = must_alloc(dev2, 1 * MiB, O_RDWR, NULL);
+	CHECK(close(fd) == 0);
+	CHECK(close(dev2) == 0);
+	param_reset("max_file_bytes");
+	CHECK(munmap(ro, PAGE) == 0);
+
+	/* The good path of GET_SHARED_FD still works. */
+	CHECK(ioctl(dev, DMABUF_EXPORTER_IOC_GET_SHARED_FD, &shared) == 0);
+	CHECK_EQ(buf_size(shared), DMABUF_EXPORTER_SHARED_SIZE);
+	CHECK(close(shared) == 0);
+}
+
+static void test_unknown_ioctls(void)
+{
+	struct dmabuf_exporter_alloc a = { .size = PAGE, .fd_flags = O_RDWR };
+	unsigned long cmds[] = {
+		0,
+		_IO(DMABUF_EXPORTER_IOC_MAGIC, 0x7f),
+		_IOWR(DMABUF_EXPORTER_IOC_MAGIC, 0x02, struct dmabuf_exporter_alloc),
+		/* ALLOC's number with the wrong size or direction */
+		_IOWR(DMABUF_EXPORTER_IOC_MAGIC, 0x01, __u64),
+		_IOW(DMABUF_EXPORTER_IOC_MAGIC, 0x01, struct dmabuf_exporter_alloc),
+		_IOR('a', 2, int),
+		_IOW('a', 1, int),
+		DMA_BUF_IOCTL_SYNC,
+	};
+	unsigned int i;
+	int n = count_fds();
+
+	SECTION("unknown ioctls: ENOTTY");
+	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
+		errno = 0;
+		CHECKF(ioctl(dev, cmds[i], &a) == -1 && errno == ENOTTY,
+		       "ioctl %#lx", cmds[i]);
+	}
+	CHECK_EQ(count_fds(), n);
+}
+
+static int cmdline_has(const char *word)
+{
+	char buf[4096];
+	FILE *f = fopen("/proc/cmdline", "re");
+	int found = 0;
+
+	if (f) {
+		if (fgets(buf, sizeof(buf), f))
+			found = strstr(buf, word) != NULL;
+		fclose(f);
+	}
+	return found;
+}
+
+static void test_zeroing(void)
+{
+	static const unsigned long long sizes[] = {
+		PAGE, 2 * PAGE, 15 * PAGE, 64 * KiB, 256 * KiB, 1 * MiB,
+	};
+	int fds[ARRAY_SIZE(sizes)];
+	void *maps[ARRAY_SIZE(sizes)];
+	unsigned int round, i;
+
+	SECTION("new buffers are zero after others were dirtied and freed");
+	if (cmdline_has("init_on_free=1"))
+		printf("%s: note: init_on_free=1 zeroes freed pages anyway\n",
+		       harness_prog);
+	for (round = 0; round < 10; round++) {
+		for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+			unsigned long long sz = sizes[(i + round) % ARRAY_SIZE(sizes)];
+			long long bad;
+
+			fds[i] = must_alloc(dev, sz, O_RDWR | O_CLOEXEC, NULL);
+			maps[i] = must_map(fds[i], sz, PROT_READ | PROT_WRITE, 0);
+			bad = check_zero(maps[i], sz);
+			CHECKF(bad < 0, "round %u: %llu-byte buffer not zero at %lld",
+			       round, sz, bad);
+			fill_pattern(maps[i], sz, round * 100 + i);
+		}
+		for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+			unsigned long long sz = sizes[(i + round) % ARRAY_SIZE(sizes)];
+
+			CHECK(check_pattern(maps[i], sz, round * 100 + i) < 0);
+			CHECK(munmap(maps[i], sz) == 0);
+			CHECK(close(fds[i]) == 0);
+		}
+	}
+}
+
+static void test_fd_flags(void)
+{
+	static const struct { unsigned int flags; int cloexec, accmode; } cases[] = {
+		{ O_RDWR, 0, O_RDWR },
+		{ O_RDWR | O_CLOEXEC, 1, O_RDWR },
+		{ O_RDONLY, 0, O_RDONLY },
+		{ O_RDONLY | O_CLOEXEC, 1, O_RDONLY },
+	};
+	unsigned int i;
+	char *p;
+	int fd;
+
+	SECTION("fd_flags: O_CLOEXEC and the access mode are honoured");
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		fd = must_alloc(dev, 2 * PAGE, cases[i].flags, NULL);
+		CHECKF(!!(fcntl(fd, F_GETFD) & FD_CLOEXEC) == cases[i].cloexec,
+		       "flags %#x", cases[i].flags);
+		CHECKF((fcntl(fd, F_GETFL) & O_ACCMODE) == cases[i].accmode,
+		       "flags %#x: F_GETFL %#x", cases[i].flags, fcntl(fd, F_GETFL));
+		CHECK(close(fd) == 0);
+	}
+
+	SECTION("O_RDONLY buffer: no writable shared mapping");
+	fd = must_alloc(dev, 2 * PAGE, O_RDONLY | O_CLOEXEC, NULL);
+	CHECK_ERR(mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), EACCES);
+	CHECK_ERR(mmap(NULL, 2 * PAGE, PROT_WRITE, MAP_SHARED, fd, 0), EACCES);
+	p = must_map(fd, 2 * PAGE, PROT_READ, 0);
+	CHECK(check_zero(p, 2 * PAGE) < 0);
+	CHECK_ERR(mprotect(p, 2 * PAGE, PROT_READ | PROT_WRITE), EACCES);
+	CHECK(check_zero(p, 2 * PAGE) < 0);
+	CHECK(munmap(p, 2 * PAGE) == 0);
+	CHECK(close(fd) == 0);
+}
+
+static void test_quotas(void)
+{
+	int a, b, fd1, fd2, fd3, fd4;
+	void *p;
+
+	SECTION("max_buffer_bytes: EFBIG");
+	param_save("max_buffer_bytes");
+	param_save("max_file_bytes");
+	param_save("max_total_bytes");
+	param_set("max_buffer_bytes", 1 * MiB);
+	fd1 = must_alloc(dev, 1 * MiB, O_RDWR, NULL);
+	fd2 = must_alloc(dev, 1 * MiB - 1, O_RDWR, NULL);
+	CHECK_ALLOC_FAILS(1 * MiB + 1, O_RDWR, NULL, EFBIG);
+	CHECK_ALLOC_FAILS(2 * MiB, O_RDWR, NULL, EFBIG);
+	CHECK(close(fd1) == 0);
+	CHECK(close(fd2) == 0);
+	param_reset("max_buffer_bytes");
+	fd1 = must_alloc(dev, 2 * MiB, O_RDWR, NULL);
+	CHECK(close(fd1) == 0);
+
+	SECTION("max_file_bytes: EDQUOT per open file");
+	param_set("max_file_bytes", 1 * MiB);
+	a = dev_open();
+	b = dev_open();
+	fd1 = must_alloc(a, 512 * KiB, O_RDWR, NULL);
+	fd2 = must_alloc(a, 512 * KiB, O_RDWR, NULL);
+	CHECK_ERR(try_alloc(a, 1, O_RDWR, NULL), EDQUOT);
+	CHECK_ERR(try_alloc(a, 2 * PAGE, O_RDWR, NULL), EDQUOT);
+	/* Another open file has its own quota. */
+	fd3 = must_alloc(b, 1 * MiB, O_RDWR, NULL);
+	CHECK_ERR(try_alloc(b, PAGE, O_RDWR, NULL), EDQUOT);
+	CHECK(close(fd3) == 0);
+	/* The charge lives as long as the buffer: a mapping keeps it. */
+	p = must_map(fd1, 512 * KiB, PROT_READ | PROT_WRITE, 0);
+	CHECK(close(fd1) == 0);
+	CHECK_ERR(try_alloc(a, PAGE, O_RDWR, NULL), EDQUOT);
+	CHECK(munmap(p, 512 * KiB) == 0);
+	fd1 = must_alloc(a, 512 * KiB, O_RDWR, NULL);
+	CHECK_ERR(try_alloc(a, PAGE, O_RDWR, NULL), EDQUOT);
+	/* A dup is the same buffer, not a new charge. */
+	fd4 = dup(fd1);
+	CHECK(fd4 >= 0);
+	CHECK(close(fd1) == 0);
+	CHECK_ERR(try_alloc(a, PAGE, O_RDWR, NULL), EDQUOT);
+	CHECK(close(fd4) == 0);
+	fd1 = must_alloc(a, 4 * PAGE, O_RDWR, NULL);
+	CHECK(close(fd1) == 0);
+	CHECK(close(fd2) == 0);
+	CHECK(close(a) == 0);
+	CHECK(close(b) == 0);
+	param_reset("max_file_bytes");
+
+	SECTION("max_total_bytes: ENOSPC across open files");
+	param_set("max_total_bytes", 2 * MiB);
+	a = dev_open();
+	b = dev_open();
+	fd1 = must_alloc(a, 1 * MiB, O_RDWR, NULL);
+	/* Charges outlive the open file that made them. */
+	CHECK(close(a) == 0);
+	fd2 = must_alloc(b, 1 * MiB, O_RDWR, NULL);
+	CHECK_ALLOC_FAILS(1, O_RDWR, NULL, ENOSPC);
+	CHECK_ERR(try_alloc(b, PAGE, O_RDWR, NULL), ENOSPC);
+	CHECK(close(fd1) == 0);	/* frees a buffer whose open file is gone */
+	fd1 = must_alloc(b, 1 * MiB, O_RDWR, NULL);
+	CHECK_ERR(try_alloc(b, PAGE, O_RDWR, NULL), ENOSPC);
+	CHECK(close(fd1) == 0);
+	CHECK(close(fd2) == 0);
+	/* Everything was given back: the whole limit is free again. */
+	fd1 = must_alloc(b, 2 * MiB, O_RDWR, NULL);
+	CHECK(close(fd1) == 0);
+	CHECK(close(b) == 0);
+	param_reset("max_total_bytes");
+}
+
+int main(int argc, char **argv)
+{
+	int fds_before;
+
+	(void)argc;
+	harness_init(argv[0]);
+	fds_before = count_fds();
+	dev = dev_open();
+
+	test_sizes();
+	test_bad_sizes();
+	test_bad_flags();
+	test_names();
+	test_efault();
+	test_unknown_ioctls();
+	test_zeroing();
+	test_fd_flags();
+	test_quotas();
+
+	CHECK(close(dev) == 0);
+	CHECK_EQ(count_fds(), fds_before);
+	printf("%s: OK\n", harness_prog);
+	return 0;
+}

@@ -352,6 +352,19 @@ static inline void param_save(const char *name)
 	nr_saved_params++;
 }
 
+/* Write back the value param_save() recorded for @name. */
+static inline void param_reset(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr_saved_params; i++)
+		if (!strcmp(saved_params[i].name, name)) {
+			param_set(name, saved_params[i].v);
+			return;
+		}
+	harness_fail(__FILE__, __LINE__, 0, "param %s was not saved", name);
+}
+
 /* ---- /proc/self/fdinfo ---- */
 
 /*

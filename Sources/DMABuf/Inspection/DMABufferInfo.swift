@@ -1,0 +1,92 @@
+import SystemPackage
+
+/// What the kernel says about an open dma-buf in `/proc/<pid>/fdinfo/<fd>`:
+///
+/// ```
+/// pos:	0
+/// flags:	02000002
+/// mnt_id:	15
+/// ino:	1077
+/// size:	4096
+/// count:	1
+/// exp_name:	dmabuf_exporter
+/// name:	frame-0
+/// ```
+public struct DMABufferInfo: Hashable, Sendable {
+    /// Bytes in the buffer.
+    public var size: Int
+    /// The exporter, as it named itself (`exp_name`): "dmabuf_exporter", "drm", "system", "udmabuf", ...
+    public var exporterName: String
+    /// The name given with DMA_BUF_SET_NAME or at allocation; nil if it has none.
+    public var name: String?
+    /// The dma-buf's inode (kernel 5.14 and later print it); equal inodes mean the same buffer.
+    public var inode: UInt64?
+    /// How many open files refer to the buffer (`count`); nil if the kernel did not say.
+    public var fileCount: Int?
+    /// The fd's open flags (`flags`, printed in octal), such as O_RDWR | O_CLOEXEC.
+    public var openFlags: Int32?
+
+    public init(
+        size: Int, exporterName: String, name: String? = nil,
+        inode: UInt64? = nil, fileCount: Int? = nil, openFlags: Int32? = nil
+    ) {
+        self.size = size
+        self.exporterName = exporterName
+        self.name = name
+        self.inode = inode
+        self.fileCount = fileCount
+        self.openFlags = openFlags
+    }
+
+    /// Parses the text of an fdinfo file.
+    ///
+    /// - Parameter source: where the text came from, for errors ("/proc/self/fdinfo/5").
+    /// - Throws: EINVAL if it is well-formed but not a dma-buf's (no `exp_name`);
+    ///   EBADMSG if it is malformed (a line without a colon, a missing or bad number).
+    public init(fdinfo text: String, source: String = "fdinfo") throws(DMABufError) {
+        func malformed(_ why: String) -> DMABufError {
+            DMABufError(.badMessage, operation: "parse fdinfo", target: source, hint: why)
+        }
+        var fields: [Substring: Substring] = [:]
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
+            guard let colon = line.firstIndex(of: ":") else {
+                throw malformed("Line \(index + 1) has no colon: \"\(line.prefix(64))\"")
+            }
+            // The kernel prints "key:\tvalue"; a name may itself begin with blanks, so drop one tab only.
+            var value = line[line.index(after: colon)...]
+            if value.first == "\t" { value = value.dropFirst() }
+            fields[line[..<colon]] = value
+        }
+        func number<N: FixedWidthInteger>(_ key: Substring, radix: Int = 10) throws(DMABufError) -> N? {
+            guard let text = fields[key] else { return nil }
+            guard let value = N(text.trimmingBlanks(), radix: radix) else {
+                throw malformed("\(key) is not a number: \"\(text.prefix(64))\"")
+            }
+            return value
+        }
+        guard let exporterName = fields["exp_name"] else {
+            throw DMABufError(
+                .invalidArgument, operation: "read dma-buf info", target: source,
+                hint: "It is not a dma-buf: its fdinfo has no exp_name")
+        }
+        guard let size: Int = try number("size") else { throw malformed("It has exp_name but no size") }
+        self.init(
+            size: size, exporterName: String(exporterName), name: fields["name"].map(String.init),
+            inode: try number("ino"), fileCount: try number("count"), openFlags: try number("flags", radix: 8))
+    }
+
+    /// Reads and parses `/proc/self/fdinfo/<fd>`.
+    public init(of fd: FileDescriptor) throws(DMABufError) {
+        let path = "/proc/self/fdinfo/\(fd.rawValue)"
+        let bytes = try Sys.readFile(path).get("read", on: path)
+        try self.init(fdinfo: String(decoding: bytes, as: UTF8.self), source: path)
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingBlanks() -> Substring {
+        let isText: (Character) -> Bool = { $0 != " " && $0 != "\t" }
+        guard let first = firstIndex(where: isText), let last = lastIndex(where: isText) else { return "" }
+        return self[first...last]
+    }
+}
