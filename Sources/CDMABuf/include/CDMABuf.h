@@ -9,6 +9,7 @@
 #ifndef CDMABUF_H
 #define CDMABUF_H
 
+#include <fcntl.h>
 #include <linux/dma-buf.h>
 #include <linux/dmabuf_exporter.h>
 

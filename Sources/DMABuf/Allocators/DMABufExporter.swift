@@ -1,0 +1,117 @@
+import CDMABuf
+import Glibc
+import SystemPackage
+
+/// A client of the `dmabuf_exporter` kernel module: one open file of `/dev/dmabuf_exporter`, with
+/// its own byte quota. Buffers it allocates outlive it.
+public struct DMABufExporter: ~Copyable, Sendable {
+    /// `/dev/dmabuf_exporter`.
+    public static let defaultPath = "/dev/" + DMABUF_EXPORTER_DEVICE_NAME
+    /// Size of the device's shared buffer.
+    public static let sharedBufferSize = Int(DMABUF_EXPORTER_SHARED_SIZE)
+    /// The shared buffer's text when the module is loaded.
+    public static let initialSharedText = DMABUF_EXPORTER_SHARED_TEXT
+    /// The exporter name its dma-bufs carry (fdinfo `exp_name`).
+    public static let exporterName = DMABUF_EXPORTER_DEVICE_NAME
+
+    private let descriptor: FileDescriptor
+    /// The device's path.
+    public let path: String
+
+    /// Opens the device.
+    ///
+    /// - Throws: ENOENT if the module is not loaded, EACCES without permission; the error's hint
+    ///   says what to do.
+    public init(path: String = DMABufExporter.defaultPath) throws(DMABufError) {
+        self.descriptor = try Sys.open(path, O_RDWR).get("open", on: path, hint: Self.openHint)
+        self.path = path
+    }
+
+    deinit {
+        _ = Sys.close(descriptor)
+    }
+
+    /// Closes the device, reporting failure. Buffers from it stay valid.
+    public consuming func close() throws(DMABufError) {
+        let (descriptor, path) = (self.descriptor, self.path)
+        discard self
+        try Sys.close(descriptor).get("close", on: path)
+    }
+
+    /// A new dma-buf fd (O_RDWR) over the device's one shared buffer: the seed article's ioctl.
+    /// Each call exports a new dma-buf, with a new inode, over the same memory.
+    public func sharedBuffer() throws(DMABufError) -> DMABuffer {
+        var fd: CInt = -1
+        _ = try Sys.ioctl(descriptor, CDMABuf_DMABUF_EXPORTER_IOC_GET_SHARED_FD(), &fd)
+            .get("GET_SHARED_FD ioctl", on: path)
+        return DMABuffer(owning: FileDescriptor(rawValue: fd))
+    }
+
+    /// A fresh, zero-filled buffer of `size` bytes rounded up to whole pages.
+    ///
+    /// - Parameters:
+    ///   - name: the dma-buf's name, cut to 31 bytes like `DMABuffer.setName(_:)`.
+    ///   - readOnly: return an O_RDONLY fd, whose mappings are read-only.
+    /// - Throws: EINVAL for size 0; EFBIG, EDQUOT or ENOSPC past the module's limits; ENOMEM.
+    public func allocate(size: Int, name: String? = nil, readOnly: Bool = false) throws(DMABufError) -> DMABuffer {
+        guard size >= 0 else {
+            throw DMABufError(.invalidArgument, operation: "ALLOC ioctl", target: path, hint: "The size \(size) is negative")
+        }
+        var request = dmabuf_exporter_alloc()
+        request.size = UInt64(size)
+        request.fd_flags = UInt32(bitPattern: (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC)
+        let nameBytes = DMABuffer.kernelName(name ?? "", capacity: Int(DMABUF_EXPORTER_NAME_LEN))
+        withUnsafeMutableBytes(of: &request.name) { $0.copyBytes(from: nameBytes) }
+        _ = try Sys.ioctl(descriptor, CDMABuf_DMABUF_EXPORTER_IOC_ALLOC(), &request)
+            .get("ALLOC ioctl", on: path, hint: Self.allocationHint)
+        return DMABuffer(owning: FileDescriptor(rawValue: request.fd))
+    }
+
+    /// The shared buffer's text as the kernel reads it through the device (`read()`): up to its
+    /// first NUL byte.
+    public func readShared() throws(DMABufError) -> String {
+        String(decoding: try Sys.readToEnd(descriptor).get("read", on: path), as: UTF8.self)
+    }
+
+    /// Writes `text` into the shared buffer from offset 0 through the device (`write()`); the
+    /// kernel ends it with a NUL if room remains.
+    public func writeShared(_ text: String) throws(DMABufError) {
+        let bytes = Array(text.utf8)
+        guard bytes.count < Self.sharedBufferSize else {
+            throw DMABufError(.noSpace, operation: "write", target: path,
+                              hint: "The text has \(bytes.count) bytes; the shared buffer holds \(Self.sharedBufferSize)")
+        }
+        var written = 0
+        while written < bytes.count {
+            written += try bytes[written...].withUnsafeBytes { remaining throws(DMABufError) in
+                try Sys.write(descriptor, remaining, at: written).get("write", on: path)
+            }
+        }
+    }
+
+    private static func openHint(_ errno: Errno) -> String? {
+        switch errno {
+        case .noSuchFileOrDirectory:
+            "The dmabuf_exporter kernel module is not loaded. Load it with "
+                + "`make module && sudo insmod build/kernel/$(uname -r)/dmabuf_exporter.ko`, "
+                + "or run `make demo` to try it in a VM"
+        case .permissionDenied, .notPermitted:
+            "This is a permission problem: the device is mode 0600 (owner root). "
+                + "Run as root, or give your user access to the device (a udev rule for its group)"
+        default: nil
+        }
+    }
+
+    private static func allocationHint(_ errno: Errno) -> String? {
+        let parameters = "/sys/module/\(DMABUF_EXPORTER_DEVICE_NAME)/parameters"
+        return switch errno {
+        case .invalidArgument: "The size must not be 0"
+        case .fileTooLarge: "The size is above the module's limit for one buffer, \(parameters)/max_buffer_bytes"
+        case .diskQuotaExceeded:
+            "This open device would hold more than the module's per-file limit, \(parameters)/max_file_bytes"
+        case .noSpace: "All buffers together would exceed the module's limit, \(parameters)/max_total_bytes"
+        case .noMemory: "The kernel could not allocate the pages"
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,65 @@
+/// Byte counts as people write them: 4096, 64K, 4KiB, 4MiB, 1G, 2GB, "16 MiB".
+///
+/// K, M, G and T, with or without "iB", are powers of 1024; KB, MB, GB and TB powers of 1000
+/// (as coreutils reads them). Letters may be in any case.
+enum ByteCount {
+    struct ParseError: Error, CustomStringConvertible, Equatable {
+        var description: String
+    }
+
+    static let units: [(suffixes: [String], multiplier: Int)] = [
+        (["", "B"], 1),
+        (["K", "KIB"], 1 << 10), (["KB"], 1_000),
+        (["M", "MIB"], 1 << 20), (["MB"], 1_000_000),
+        (["G", "GIB"], 1 << 30), (["GB"], 1_000_000_000),
+        (["T", "TIB"], 1 << 40), (["TB"], 1_000_000_000_000),
+    ]
+
+    static let examples = "such as 4096, 64K, 4MiB or 1G"
+
+    static func parse(_ text: String) throws(ParseError) -> Int {
+        let trimmed = text.trimmingSpaces()
+        guard !trimmed.isEmpty else { throw ParseError(description: "expected a size \(examples)") }
+        if trimmed.hasPrefix("-") { throw ParseError(description: "'\(text)': a size cannot be negative") }
+        let digits = trimmed.prefix(while: \.isASCIIDigit)
+        let unit = trimmed[digits.endIndex...].trimmingSpaces()
+        guard !digits.isEmpty else {
+            throw ParseError(description: "'\(text)' does not start with a number; expected a size \(examples)")
+        }
+        if unit.first == "." || unit.first == "," {
+            throw ParseError(description: "'\(text)': only whole numbers are supported; use a smaller unit (1536K, not 1.5M)")
+        }
+        guard let multiplier = units.first(where: { $0.suffixes.contains(unit.uppercased()) })?.multiplier else {
+            throw ParseError(
+                description: "'\(text)': unknown unit '\(unit)'; use B, K/KiB, M/MiB, G/GiB, T/TiB "
+                    + "(powers of 1024) or KB, MB, GB, TB (powers of 1000)")
+        }
+        guard let count = Int(digits) else { throw ParseError(description: "'\(text)' is too large") }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: multiplier)
+        guard !overflow else { throw ParseError(description: "'\(text)' is too large") }
+        return bytes
+    }
+
+    /// `bytes` for people: "4194304 bytes (4 MiB)", "4096 bytes", "1536 bytes (1.5 KiB)".
+    static func describe(_ bytes: Int) -> String {
+        var text = "\(bytes) bytes"
+        guard let (suffix, unit) = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+            .first(where: { bytes >= $0.1 })
+        else { return text }
+        let tenths = bytes / unit * 10 + (bytes % unit * 10 + unit / 2) / unit
+        text += " (\(tenths / 10)\(tenths % 10 == 0 ? "" : ".\(tenths % 10)") \(suffix))"
+        return text
+    }
+}
+
+extension Character {
+    fileprivate var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+}
+
+extension StringProtocol {
+    fileprivate func trimmingSpaces() -> SubSequence {
+        let start = firstIndex(where: { $0 != " " }) ?? endIndex
+        let end = lastIndex(where: { $0 != " " }).map(index(after:)) ?? start
+        return self[start..<end]
+    }
+}

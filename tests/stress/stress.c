@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Stress for dmabuf_exporter: processes x threads allocate, map, fill and
+ * verify buffers by checksum, pass them around a ring of Unix sockets,
+ * import them into vgem, fork readers and close everything in random
+ * orders, while a separate process keeps trying to unload the module. The
+ * unload must never succeed while a buffer lives, and must succeed once the
+ * last one is gone.
+ *
+ *   stress [-p PROCESSES] [-t THREADS] [-s SECONDS] [-S SEED]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <drm.h>
+#include <linux/dma-buf.h>
+#include <linux/dmabuf_exporter.h>
+
+#define DEVICE "/dev/" DMABUF_EXPORTER_DEVICE_NAME
+
+struct counters {
+	atomic_long allocs, verified, passed, imported, forks, unload_attempts;
+	atomic_int failed;
+};
+
+static struct counters *counters;	/* shared between processes */
+static int processes = 3, threads = 3, seconds = 10;
+static unsigned int seed = 1;
+static time_t deadline;
+static int vgem_fd = -1;
+static int ring_send, ring_recv;	/* this process's sockets in the ring */
+
+#define FAIL(fmt, ...) do { \
+	fprintf(stderr, "stress: FAIL %s:%d: " fmt " (errno %d: %s)\n", __FILE__, __LINE__, \
+		##__VA_ARGS__, errno, strerror(errno)); \
+	atomic_store(&counters->failed, 1); \
+} while (0)
+
+static const size_t sizes[] = { 4096, 16384, 1 << 20, 4 << 20 };
+
+struct message {
+	uint64_t size, seed, checksum;
+};
+
+static uint64_t fill(uint64_t *words, size_t n, uint64_t s)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+		words[i] = s;
+		sum += s ^ i;
+	}
+	return sum;
+}
+
+static uint64_t checksum(const uint64_t *words, size_t n)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sum += words[i] ^ i;
+	return sum;
+}
+
+static int sync_buffer(int fd, uint64_t flags)
+{
+	struct dma_buf_sync sync = { .flags = flags };
+	int ret;
+
+	do {
+		ret = ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync);
+	} while (ret && (errno == EINTR || errno == EAGAIN));
+	return ret;
+}
+
+static int allocate(size_t size)
+{
+	struct dmabuf_exporter_alloc alloc = { .size = size, .fd_flags = O_RDWR | O_CLOEXEC };
+	int dev = open(DEVICE, O_RDWR | O_CLOEXEC);
+
+	if (dev < 0) {
+		FAIL("open " DEVICE);
+		return -1;
+	}
+	snprintf(alloc.name, sizeof(alloc.name), "stress-%d", getpid());
+	if (ioctl(dev, DMABUF_EXPORTER_IOC_ALLOC, &alloc)) {
+		FAIL("ALLOC %zu", size);
+		alloc.fd = -1;
+	}
+	/* Only buffers, not the device, keep the module pinned. */
+	close(dev);
+	return alloc.fd;
+}
+
+static int verify(int fd, const struct message *msg)
+{
+	uint64_t *map = mmap(NULL, msg->size, PROT_READ, MAP_SHARED, fd, 0);
+	uint64_t sum;
+
+	if (map == MAP_FAILED) {
+		FAIL("mmap to verify");
+		return -1;
+	}
+	sync_buffer(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+	sum = checksum(map, msg->size / 8);
+	sync_buffer(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
+	munmap(map, msg->size);
+	if (sum != msg->checksum) {
+		FAIL("checksum mismatch: size %llu seed %llu", (unsigned long long)msg->size,
+		     (unsigned long long)msg->seed);
+		return -1;
+	}
+	atomic_fetch_add(&counters->verified, 1);
+	return 0;
+}
+
+static void send_fd(int sock, int fd, const struct message *msg)
+{
+	char control[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = sizeof(*msg) };
+	struct msghdr hdr = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control, .msg_controllen = sizeof(control),
+	};
+	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&hdr);
+
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	/* A full ring just drops the message; the fd stays ours to close. */
+	if (sendmsg(sock, &hdr, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+		FAIL("sendmsg");
+	else
+		atomic_fetch_add(&counters->passed, 1);
+}
+
+static int receive_fd(int sock, struct message *msg)
+{
+	char control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = msg, .iov_len = sizeof(*msg) };
+	struct msghdr hdr = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control, .msg_controllen = sizeof(control),
+	};
+	struct cmsghdr *cmsg;
+	int fd;
+
+	if (recvmsg(sock, &hdr, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != sizeof(*msg))
+		return -1;
+	cmsg = CMSG_FIRSTHDR(&hdr);
+	if (!cmsg || cmsg->cmsg_type != SCM_RIGHTS) {
+		FAIL("message without an fd");
+		return -1;
+	}
+	memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+	return fd;
+}
+
+static void import_into_vgem(int fd)
+{
+	struct drm_prime_handle prime = { .fd = fd };
+	struct drm_gem_close close_handle = { 0 };
+
+	if (vgem_fd < 0)
+		return;
+	if (ioctl(vgem_fd, DRM_IOCTL_PRIME_FD_TO_HANDLE, &prime)) {
+		FAIL("vgem PRIME_FD_TO_HANDLE");
+		return;
+	}
+	close_handle.handle = prime.handle;
+	if (ioctl(vgem_fd, DRM_IOCTL_GEM_CLOSE, &close_handle))
+		FAIL("vgem GEM_CLOSE");
+	atomic_fetch_add(&counters->imported, 1);
+}
+
+static void fork_reader(int fd, const struct message *msg)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0) {
+		FAIL("fork");
+		return;
+	}
+	if (pid == 0)
+		_exit(verify(fd, msg) ? 1 : 0);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		FAIL("forked reader failed");
+	atomic_fetch_add(&counters->forks, 1);
+}
+
+static void one_round(unsigned int *rng)
+{
+	struct message msg = { .size = sizes[rand_r(rng) % 4], .seed = rand_r(rng) };
+	uint64_t *map;
+	int fd, received;
+
+	fd = allocate(msg.size);
+	if (fd < 0)
+		return;
+	atomic_fetch_add(&counters->allocs, 1);
+	map = mmap(NULL, msg.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		FAIL("mmap");
+		close(fd);
+		return;
+	}
+	sync_buffer(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE);
+	msg.checksum = fill(map, msg.size / 8, msg.seed);
+	sync_buffer(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE);
+
+	if (rand_r(rng) % 2)
+		import_into_vgem(fd);
+	if (rand_r(rng) % 8 == 0)
+		fork_reader(fd, &msg);
+	if (rand_r(rng) % 2)
+		send_fd(ring_send, fd, &msg);
+
+	/* Close the fd and the mapping in either order. */
+	if (rand_r(rng) % 2) {
+		close(fd);
+		if (checksum(map, msg.size / 8) != msg.checksum)
+			FAIL("mapping lost its data after close");
+		munmap(map, msg.size);
+	} else {
+		munmap(map, msg.size);
+		close(fd);
+	}
+
+	received = receive_fd(ring_recv, &msg);
+	if (received >= 0) {
+		verify(received, &msg);
+		close(received);
+	}
+}
+
+static void *worker_thread(void *arg)
+{
+	unsigned int rng = (unsigned int)(uintptr_t)arg;
+
+	while (time(NULL) < deadline && !atomic_load(&counters->failed))
+		one_round(&rng);
+	return NULL;
+}
+
+static int open_vgem(void)
+{
+	char path[32], name[16];
+
+	for (int i = 0; i < 16; i++) {
+		struct drm_version version = { .name = name, .name_len = sizeof(name) - 1 };
+		int fd;
+
+		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		memset(name, 0, sizeof(name));
+		if (!ioctl(fd, DRM_IOCTL_VERSION, &version) && !strcmp(name, "vgem"))
+			return fd;
+		close(fd);
+	}
+	return -1;
+}
+
+static void worker_process(int index)
+{
+	pthread_t tids[64];
+
+	vgem_fd = open_vgem();
+	if (vgem_fd < 0)
+		fprintf(stderr, "stress: no vgem device; skipping imports in worker %d\n", index);
+	for (int t = 0; t < threads; t++)
+		pthread_create(&tids[t], NULL, worker_thread,
+			       (void *)(uintptr_t)(seed * 7919 + index * 131 + t));
+	for (int t = 0; t < threads; t++)
+		pthread_join(tids[t], NULL);
+	/* Drain what neighbours sent so no fd is left in flight. */
+	for (struct message msg; ; ) {
+		int fd = receive_fd(ring_recv, &msg);
+
+		if (fd < 0)
+			break;
+		verify(fd, &msg);
+		close(fd);
+	}
+	_exit(atomic_load(&counters->failed));
+}
+
+static int unload(void)
+{
+	return syscall(SYS_delete_module, "dmabuf_exporter", O_NONBLOCK);
+}
+
+/* Every attempt must fail: the parent holds a mapping the whole time. */
+static void unloader_process(void)
+{
+	while (time(NULL) < deadline && !atomic_load(&counters->failed)) {
+		atomic_fetch_add(&counters->unload_attempts, 1);
+		if (!unload()) {
+			FAIL("rmmod succeeded while buffers were alive");
+			break;
+		}
+		if (errno != EWOULDBLOCK && errno != EBUSY)
+			FAIL("unexpected rmmod error");
+		usleep(2000);
+	}
+	_exit(0);
+}
+
+int main(int argc, char **argv)
+{
+	int socks[64][2], opt, status, failed = 0, pinned;
+	pid_t pids[65];
+	void *pin;
+
+	while ((opt = getopt(argc, argv, "p:t:s:S:")) != -1) {
+		switch (opt) {
+		case 'p': processes = atoi(optarg); break;
+		case 't': threads = atoi(optarg); break;
+		case 's': seconds = atoi(optarg); break;
+		case 'S': seed = strtoul(optarg, NULL, 0); break;
+		default:
+			fprintf(stderr, "usage: %s [-p PROCESSES] [-t THREADS] [-s SECONDS] [-S SEED]\n", argv[0]);
+			return 2;
+		}
+	}
+	if (processes < 1 || processes > 64 || threads < 1 || threads > 64 || seconds < 1) {
+		fprintf(stderr, "stress: 1..64 processes and threads, at least 1 second\n");
+		return 2;
+	}
+	counters = mmap(NULL, sizeof(*counters), PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	deadline = time(NULL) + seconds;
+
+	/* A mapping alone (no fd, no device) pins the module for the whole run. */
+	pinned = allocate(4096);
+	if (pinned < 0)
+		return 1;
+	pin = mmap(NULL, 4096, PROT_READ, MAP_SHARED, pinned, 0);
+	close(pinned);
+	if (pin == MAP_FAILED) {
+		FAIL("mmap pin");
+		return 1;
+	}
+
+	for (int i = 0; i < processes; i++) {
+		if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, socks[i])) {
+			FAIL("socketpair");
+			return 1;
+		}
+	}
+	for (int i = 0; i < processes; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			/* Send to the next process in the ring, receive from the previous. */
+			ring_send = socks[(i + 1) % processes][0];
+			ring_recv = socks[i][1];
+			worker_process(i);
+		}
+	}
+	pids[processes] = fork();
+	if (pids[processes] == 0)
+		unloader_process();
+
+	for (int i = 0; i <= processes; i++) {
+		if (waitpid(pids[i], &status, 0) != pids[i] || !WIFEXITED(status) ||
+		    WEXITSTATUS(status))
+			failed = 1;
+	}
+	for (int i = 0; i < processes; i++) {
+		struct message msg;
+		int fd;
+
+		ring_recv = socks[i][1];
+		while ((fd = receive_fd(ring_recv, &msg)) >= 0)
+			close(fd);
+		close(socks[i][0]);
+		close(socks[i][1]);
+	}
+
+	/* Last reference gone: now the module must unload (fput is deferred, so retry). */
+	munmap(pin, 4096);
+	for (int tries = 0; unload(); tries++) {
+		if (tries == 100) {
+			FAIL("rmmod still fails after every buffer was released");
+			break;
+		}
+		usleep(20000);
+	}
+
+	printf("stress: seed %u, %d processes x %d threads, %d s: %ld allocations, %ld verified, "
+	       "%ld passed over sockets, %ld vgem imports, %ld forked readers, %ld refused unloads\n",
+	       seed, processes, threads, seconds, counters->allocs, counters->verified,
+	       counters->passed, counters->imported, counters->forks, counters->unload_attempts);
+	if (failed || atomic_load(&counters->failed) || !counters->allocs ||
+	    !counters->unload_attempts) {
+		fprintf(stderr, "stress: FAILED\n");
+		return 1;
+	}
+	return 0;
+}
