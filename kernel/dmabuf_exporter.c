@@ -345,7 +345,8 @@ static int dmabuf_exporter_mmap(struct dma_buf *dmabuf, struct vm_area_struct *v
 {
 	struct dmabuf_exporter_buffer *buffer = dmabuf->priv;
 
-	if (!(vma->vm_flags & VM_SHARED))
+	/* VM_MAYSHARE: a MAP_SHARED mapping of a read-only fd lacks VM_SHARED. */
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 	if (vma->vm_pgoff >= buffer->nr_pages ||
 	    vma_pages(vma) > buffer->nr_pages - vma->vm_pgoff)
@@ -625,7 +626,7 @@ static ssize_t dmabuf_exporter_write(struct file *file, const char __user *buf,
 				     size_t count, loff_t *ppos)
 {
 	loff_t pos = *ppos;
-	char *vaddr;
+	char *vaddr, *text;
 	size_t n;
 
 	if (pos < 0)
@@ -636,14 +637,17 @@ static ssize_t dmabuf_exporter_write(struct file *file, const char __user *buf,
 	if (!n)
 		return 0;
 
+	/* Copy in first, so a bad buffer leaves the shared text untouched. */
+	text = memdup_user(buf, n);
+	if (IS_ERR(text))
+		return PTR_ERR(text);
+
 	vaddr = dmabuf_exporter_shared_begin(DMA_TO_DEVICE);
-	if (copy_from_user(vaddr + pos, buf, n)) {
-		dmabuf_exporter_shared_end(vaddr, DMA_TO_DEVICE);
-		return -EFAULT;
-	}
+	memcpy(vaddr + pos, text, n);
 	if (pos + n < DMABUF_EXPORTER_SHARED_SIZE)
 		vaddr[pos + n] = '\0';
 	dmabuf_exporter_shared_end(vaddr, DMA_TO_DEVICE);
+	kfree(text);
 
 	*ppos = pos + n;
 	return n;

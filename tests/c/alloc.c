@@ -4,6 +4,8 @@
  * memory, fd flags and access modes, and the three byte quotas. Every failing
  * call is checked not to leave an fd (or a quota charge) behind.
  */
+#include <sys/resource.h>
+
 #include "harness.h"
 
 static int dev;
@@ -156,6 +158,35 @@ static void test_efault(void)
 	CHECK(ioctl(dev, DMABUF_EXPORTER_IOC_GET_SHARED_FD, &shared) == 0);
 	CHECK_EQ(buf_size(shared), DMABUF_EXPORTER_SHARED_SIZE);
 	CHECK(close(shared) == 0);
+}
+
+static void test_emfile(void)
+{
+	struct rlimit old, lim;
+	int dev2, fd, lowest, i, n;
+
+	SECTION("no free fd: EMFILE, nothing charged");
+	param_save("max_file_bytes");
+	param_set("max_file_bytes", 1 * MiB);
+	dev2 = dev_open();
+	lowest = fcntl(0, F_DUPFD_CLOEXEC, 0);
+	CHECK(lowest >= 0);
+	CHECK(close(lowest) == 0);
+	n = count_fds();	/* needs an fd itself: before the limit */
+	CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+	lim = old;
+	lim.rlim_cur = lowest;
+	CHECK(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+	for (i = 0; i < 4; i++) {
+		CHECK_ERR(try_alloc(dev2, 1 * MiB, O_RDWR, NULL), EMFILE);
+		CHECK_ERR(ioctl(dev2, DMABUF_EXPORTER_IOC_GET_SHARED_FD, &fd), EMFILE);
+	}
+	CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+	CHECK_EQ(count_fds(), n);
+	fd = must_alloc(dev2, 1 * MiB, O_RDWR, NULL);
+	CHECK(close(fd) == 0);
+	CHECK(close(dev2) == 0);
+	param_reset("max_file_bytes");
 }
 
 static void test_unknown_ioctls(void)
@@ -355,6 +386,7 @@ int main(int argc, char **argv)
 	test_bad_flags();
 	test_names();
 	test_efault();
+	test_emfile();
 	test_unknown_ioctls();
 	test_zeroing();
 	test_fd_flags();

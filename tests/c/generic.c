@@ -6,6 +6,7 @@
  */
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "harness.h"
@@ -31,8 +32,9 @@ static void check_fdinfo(int fd, unsigned long long size, const char *name)
 static void test_identity(void)
 {
 	struct stat st1, st2, st3;
-	int fd1, fd2, fd3, s1, s2;
-	char *m1, *m2;
+	char *m1, *m2, text[DMABUF_EXPORTER_SHARED_SIZE];
+	int fd1, fd2, fd3, s1, s2, rdev, mode;
+	ssize_t n;
 
 	SECTION("size, fdinfo and inodes");
 	fd1 = must_alloc(dev, 5 * PAGE - 100, O_RDWR | O_CLOEXEC, "generic-test");
@@ -74,6 +76,25 @@ static void test_identity(void)
 	CHECK(munmap(m2, PAGE) == 0);
 	CHECK(close(s1) == 0);
 	CHECK(close(s2) == 0);
+
+	SECTION("shared buffer through a read-only open of the device");
+	rdev = open(DEV_PATH, O_RDONLY | O_CLOEXEC);
+	CHECK(rdev >= 0);
+	CHECK(ioctl(rdev, DMABUF_EXPORTER_IOC_GET_SHARED_FD, &s1) == 0);
+	mode = fcntl(s1, F_GETFL) & O_ACCMODE;
+	printf("%s: shared fd from an O_RDONLY open is %s\n", harness_prog,
+	       mode == O_RDONLY ? "O_RDONLY" : mode == O_RDWR ? "O_RDWR" : "?");
+	CHECK(mode == O_RDONLY || mode == O_RDWR);
+	if (mode == O_RDONLY)
+		CHECK_ERR(mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, s1, 0),
+			  EACCES);
+	m1 = must_map(s1, PAGE, PROT_READ, 0);
+	n = pread(dev, text, sizeof(text), 0);
+	CHECK(n >= 0);
+	CHECK(!memcmp(m1, text, n));
+	CHECK(munmap(m1, PAGE) == 0);
+	CHECK(close(s1) == 0);
+	CHECK(close(rdev) == 0);
 }
 
 static void test_mmap(void)
@@ -155,6 +176,38 @@ static void test_mmap(void)
 	}
 
 	CHECK(munmap(full, sz) == 0);
+	CHECK(close(fd) == 0);
+}
+
+static long minor_faults(void)
+{
+	struct rusage ru;
+
+	CHECK(getrusage(RUSAGE_SELF, &ru) == 0);
+	return ru.ru_minflt;
+}
+
+static void test_fault_window(void)
+{
+	const size_t sz = 8 * MiB;
+	volatile const char *p;
+	long before, faults;
+	unsigned long sum = 0;
+	size_t off;
+	int fd;
+
+	SECTION("a sequential pass takes one fault per 2 MiB window");
+	fd = must_alloc(dev, sz, O_RDWR | O_CLOEXEC, NULL);
+	p = must_map(fd, sz, PROT_READ | PROT_WRITE, 0);
+	before = minor_faults();
+	for (off = 0; off < sz; off += PAGE)
+		sum += p[off];
+	faults = minor_faults() - before;
+	printf("%s: %ld faults reading %zu MiB\n", harness_prog, faults, sz >> 20);
+	CHECK_EQ(sum, 0);
+	/* 4 windows; a little slack for faults outside the buffer. */
+	CHECKF(faults <= 4 + 2, "%ld faults for 4 windows of 512 pages", faults);
+	CHECK(munmap((void *)p, sz) == 0);
 	CHECK(close(fd) == 0);
 }
 
@@ -304,6 +357,7 @@ int main(int argc, char **argv)
 
 	test_identity();
 	test_mmap();
+	test_fault_window();
 	test_sync();
 	test_fork();
 	test_set_name();

@@ -39,16 +39,24 @@ static const char *harness_prog = "test";
 static inline void __attribute__((noreturn, format(printf, 4, 5)))
 harness_fail(const char *file, int line, int err, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
+	int n;
 
-	fflush(stdout);
-	fprintf(stderr, "%s: FAIL %s:%d: ", harness_prog, file, line);
+	/* One write, so reports from several threads do not interleave. */
+	n = snprintf(msg, sizeof(msg), "%s: FAIL %s:%d: ", harness_prog, file, line);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n += vsnprintf(msg + n, sizeof(msg) - n, fmt, ap);
 	va_end(ap);
-	if (err)
-		fprintf(stderr, " [errno %d: %s]", err, strerror(err));
-	fputc('\n', stderr);
+	if (err && n < (int)sizeof(msg))
+		n += snprintf(msg + n, sizeof(msg) - n, " [errno %d: %s]",
+			      err, strerror(err));
+	if (n > (int)sizeof(msg) - 2)
+		n = sizeof(msg) - 2;
+	msg[n++] = '\n';
+	fflush(stdout);
+	if (write(STDERR_FILENO, msg, n) < 0)
+		_exit(1);
 	exit(1);
 }
 
