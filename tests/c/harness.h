@@ -265,13 +265,15 @@ static inline long long check_zero(const void *p, size_t len)
 /* NULL the compiler cannot see through (keeps -Wnonnull quiet). */
 static void *volatile null_ptr;
 
-/* An address with nothing mapped at it. */
+/*
+ * An address that faults: a PROT_NONE page kept reserved, so that no later
+ * mapping can land on it (an unmapped hole could be reused).
+ */
 static inline void *unmapped_page(void)
 {
 	void *p = mmap(NULL, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	CHECK(p != MAP_FAILED);
-	CHECK(munmap(p, PAGE) == 0);
 	return p;
 }
 

@@ -9,29 +9,14 @@
  *
  *   stress [-p PROCESSES] [-t THREADS] [-s SECONDS] [-S SEED]
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <drm.h>
-#include <linux/dma-buf.h>
-#include <linux/dmabuf_exporter.h>
-
-#define DEVICE "/dev/" DMABUF_EXPORTER_DEVICE_NAME
+#include "harness.h"
+#include "vgem.h"
 
 struct counters {
 	atomic_long allocs, verified, passed, imported, forks, unload_attempts;
@@ -78,34 +63,18 @@ static uint64_t checksum(const uint64_t *words, size_t n)
 	return sum;
 }
 
-static int sync_buffer(int fd, uint64_t flags)
-{
-	struct dma_buf_sync sync = { .flags = flags };
-	int ret;
-
-	do {
-		ret = ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync);
-	} while (ret && (errno == EINTR || errno == EAGAIN));
-	return ret;
-}
-
 static int allocate(size_t size)
 {
-	struct dmabuf_exporter_alloc alloc = { .size = size, .fd_flags = O_RDWR | O_CLOEXEC };
-	int dev = open(DEVICE, O_RDWR | O_CLOEXEC);
+	char name[DMABUF_EXPORTER_NAME_LEN];
+	int dev = dev_open(), fd;
 
-	if (dev < 0) {
-		FAIL("open " DEVICE);
-		return -1;
-	}
-	snprintf(alloc.name, sizeof(alloc.name), "stress-%d", getpid());
-	if (ioctl(dev, DMABUF_EXPORTER_IOC_ALLOC, &alloc)) {
+	snprintf(name, sizeof(name), "stress-%d", getpid());
+	fd = try_alloc(dev, size, O_RDWR | O_CLOEXEC, name);
+	if (fd < 0)
 		FAIL("ALLOC %zu", size);
-		alloc.fd = -1;
-	}
 	/* Only buffers, not the device, keep the module pinned. */
 	close(dev);
-	return alloc.fd;
+	return fd;
 }
 
 static int verify(int fd, const struct message *msg)
@@ -117,9 +86,9 @@ static int verify(int fd, const struct message *msg)
 		FAIL("mmap to verify");
 		return -1;
 	}
-	sync_buffer(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+	sync_buf(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
 	sum = checksum(map, msg->size / 8);
-	sync_buffer(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
+	sync_buf(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
 	munmap(map, msg->size);
 	if (sum != msg->checksum) {
 		FAIL("checksum mismatch: size %llu seed %llu", (unsigned long long)msg->size,
@@ -175,17 +144,16 @@ static int receive_fd(int sock, struct message *msg)
 
 static void import_into_vgem(int fd)
 {
-	struct drm_prime_handle prime = { .fd = fd };
-	struct drm_gem_close close_handle = { 0 };
+	__u32 handle;
 
 	if (vgem_fd < 0)
 		return;
-	if (ioctl(vgem_fd, DRM_IOCTL_PRIME_FD_TO_HANDLE, &prime)) {
+	handle = vgem_import(vgem_fd, fd);
+	if (!handle) {
 		FAIL("vgem PRIME_FD_TO_HANDLE");
 		return;
 	}
-	close_handle.handle = prime.handle;
-	if (ioctl(vgem_fd, DRM_IOCTL_GEM_CLOSE, &close_handle))
+	if (vgem_close(vgem_fd, handle))
 		FAIL("vgem GEM_CLOSE");
 	atomic_fetch_add(&counters->imported, 1);
 }
@@ -222,9 +190,9 @@ static void one_round(unsigned int *rng)
 		close(fd);
 		return;
 	}
-	sync_buffer(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE);
+	sync_buf(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE);
 	msg.checksum = fill(map, msg.size / 8, msg.seed);
-	sync_buffer(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE);
+	sync_buf(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE);
 
 	if (rand_r(rng) % 2)
 		import_into_vgem(fd);
@@ -260,31 +228,11 @@ static void *worker_thread(void *arg)
 	return NULL;
 }
 
-static int open_vgem(void)
-{
-	char path[32], name[16];
-
-	for (int i = 0; i < 16; i++) {
-		struct drm_version version = { .name = name, .name_len = sizeof(name) - 1 };
-		int fd;
-
-		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
-		fd = open(path, O_RDWR | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		memset(name, 0, sizeof(name));
-		if (!ioctl(fd, DRM_IOCTL_VERSION, &version) && !strcmp(name, "vgem"))
-			return fd;
-		close(fd);
-	}
-	return -1;
-}
-
 static void worker_process(int index)
 {
 	pthread_t tids[64];
 
-	vgem_fd = open_vgem();
+	vgem_fd = vgem_open();
 	if (vgem_fd < 0)
 		fprintf(stderr, "stress: no vgem device; skipping imports in worker %d\n", index);
 	for (int t = 0; t < threads; t++)
@@ -331,6 +279,7 @@ int main(int argc, char **argv)
 	pid_t pids[65];
 	void *pin;
 
+	harness_init(argv[0]);
 	while ((opt = getopt(argc, argv, "p:t:s:S:")) != -1) {
 		switch (opt) {
 		case 'p': processes = atoi(optarg); break;

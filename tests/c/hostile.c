@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Hostile input for dmabuf_exporter: every ioctl and file operation gets bad
+ * sizes, flags, pointers and fds, and each case asserts the documented
+ * errno (docs/module.md) and that no fd leaked. Ends with a seeded random
+ * ioctl fuzzer.
+ *
+ *   hostile [-S SEED] [-n ITERATIONS]
+ */
+#include <stddef.h>
+
+#include "harness.h"
+
+#define KERNEL_ADDRESS ((void *)0xffffffff81000000UL)
+
+/* Pages to aim bad pointers at: an inaccessible one, and a read-only one holding a valid ALLOC argument. */
+static void *guard_page, *ro_page;
+
+static void setup_pages(void)
+{
+	struct dmabuf_exporter_alloc alloc = { .size = PAGE, .fd_flags = O_RDWR };
+
+	guard_page = unmapped_page();
+	ro_page = readonly_page(&alloc, sizeof(alloc));
+}
+
+/* An address whose first bytes are mapped and whose rest is not. */
+static void *straddling_pointer(size_t mapped)
+{
+	char *pages = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(pages != MAP_FAILED && mprotect(pages + PAGE, PAGE, PROT_NONE) == 0);
+	return pages + PAGE - mapped;
+}
+
+static void test_pointers(int dev)
+{
+	int fds = count_fds();
+
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_GET_SHARED_FD, NULL), EFAULT);
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_GET_SHARED_FD, guard_page), EFAULT);
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_GET_SHARED_FD, KERNEL_ADDRESS), EFAULT);
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_GET_SHARED_FD, ro_page), EFAULT);
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_ALLOC, NULL), EFAULT);
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_ALLOC, guard_page), EFAULT);
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_ALLOC, KERNEL_ADDRESS), EFAULT);
+	/* Readable but not writable: the buffer is made, the fd can't be returned. */
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_ALLOC, ro_page), EFAULT);
+	/* The argument straddling into an unmapped page. */
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_ALLOC, straddling_pointer(8)), EFAULT);
+	CHECK(count_fds() == fds);
+
+	/* An unaligned but valid argument works. */
+	{
+		char storage[sizeof(struct dmabuf_exporter_alloc) + 1];
+		struct dmabuf_exporter_alloc alloc = { .size = PAGE, .fd_flags = O_RDWR };
+		int fd;
+
+		memcpy(storage + 1, &alloc, sizeof(alloc));
+		CHECK(ioctl(dev, DMABUF_EXPORTER_IOC_ALLOC, storage + 1) == 0);
+		memcpy(&fd, storage + 1 + offsetof(struct dmabuf_exporter_alloc, fd), sizeof(fd));
+		CHECK(lseek(fd, 0, SEEK_END) == PAGE);
+		close(fd);
+	}
+}
+
+/* ALLOC with a raw name field, NUL or not; returns the fd or -1. */
+static int alloc_raw(int dev, uint64_t size, uint32_t flags, const char *name, size_t name_len)
+{
+	struct dmabuf_exporter_alloc alloc = { .size = size, .fd_flags = flags };
+
+	memcpy(alloc.name, name, name_len);
+	if (ioctl(dev, DMABUF_EXPORTER_IOC_ALLOC, &alloc))
+		return -1;
+	return alloc.fd;
+}
+
+static void test_alloc_arguments(int dev)
+{
+	char long_name[DMABUF_EXPORTER_NAME_LEN];
+	int fds = count_fds(), fd;
+
+	CHECK_ERR(alloc_raw(dev, 0, O_RDWR, "", 1), EINVAL);
+	CHECK_ERR(alloc_raw(dev, UINT64_MAX, O_RDWR, "", 1), EFBIG);
+	CHECK_ERR(alloc_raw(dev, UINT64_MAX - PAGE + 2, O_RDWR, "", 1), EFBIG);
+	CHECK_ERR(alloc_raw(dev, 1ULL << 63, O_RDWR, "", 1), EFBIG);
+	CHECK_ERR(alloc_raw(dev, (256ULL << 20) + 1, O_RDWR, "", 1), EFBIG);
+
+	/* Every flag bit other than the access mode and O_CLOEXEC is refused. */
+	for (int bit = 0; bit < 32; bit++) {
+		uint32_t flag = 1U << bit;
+
+		if (flag == O_CLOEXEC || flag == O_RDWR)
+			continue;
+		CHECK_ERR(alloc_raw(dev, PAGE, O_RDWR | flag, "", 1), EINVAL);
+	}
+	CHECK_ERR(alloc_raw(dev, PAGE, O_WRONLY, "", 1), EINVAL);
+	CHECK_ERR(alloc_raw(dev, PAGE, O_ACCMODE, "", 1), EINVAL);
+
+	memset(long_name, 'x', sizeof(long_name));
+	CHECK_ERR(alloc_raw(dev, PAGE, O_RDWR, long_name, sizeof(long_name)), EINVAL);
+	long_name[sizeof(long_name) - 1] = '\0';
+	fd = alloc_raw(dev, PAGE, O_RDWR, long_name, sizeof(long_name));
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK(count_fds() == fds);
+
+	/* Unaligned sizes round up to whole pages. */
+	for (uint64_t size = 1; size <= 3 * PAGE; size += 1021) {
+		fd = alloc_raw(dev, size, O_RDONLY, "", 1);
+		CHECK(fd >= 0 && lseek(fd, 0, SEEK_END) == (off_t)((size + PAGE - 1) & ~(uint64_t)(PAGE - 1)));
+		close(fd);
+	}
+}
+
+static void test_unknown_ioctls(int dev)
+{
+	static const unsigned long commands[] = {
+		0, 1, 0xffffffff,
+		_IOR('a', 1, long), _IOW('a', 1, int), _IO('a', 1), _IOR('a', 2, int),
+		_IOWR(DMABUF_EXPORTER_IOC_MAGIC, 0x01, int),
+		_IOWR(DMABUF_EXPORTER_IOC_MAGIC, 0x02, struct dmabuf_exporter_alloc),
+		_IOR(DMABUF_EXPORTER_IOC_MAGIC, 0x01, struct dmabuf_exporter_alloc),
+		DMA_BUF_IOCTL_SYNC, DMA_BUF_SET_NAME_B,
+	};
+	char scratch[256] = { 0 };
+
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		CHECK_ERR(ioctl(dev, commands[i], scratch), ENOTTY);
+}
+
+static void test_fds(int dev)
+{
+	struct dma_buf_sync sync = { .flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ };
+	int fd = alloc_raw(dev, PAGE, O_RDWR, "", 1), pipes[2], memfd;
+
+	/* Module ioctls on a dma-buf, dma-buf ioctls on other kinds of fd. */
+	CHECK_ERR(ioctl(fd, DMABUF_EXPORTER_IOC_ALLOC, &sync), ENOTTY);
+	CHECK(pipe(pipes) == 0);
+	CHECK_ERR(ioctl(pipes[0], DMA_BUF_IOCTL_SYNC, &sync), ENOTTY);
+	CHECK_ERR(ioctl(pipes[0], DMABUF_EXPORTER_IOC_ALLOC, &sync), ENOTTY);
+	memfd = memfd_create("hostile", MFD_CLOEXEC);
+	CHECK_ERR(ioctl(memfd, DMA_BUF_IOCTL_SYNC, &sync), ENOTTY);
+	close(pipes[0]);
+	close(pipes[1]);
+	close(memfd);
+
+	/* Closed fds. */
+	CHECK_ERR(ioctl(pipes[0], DMA_BUF_IOCTL_SYNC, &sync), EBADF);
+	CHECK_ERR(mmap(NULL, PAGE, PROT_READ, MAP_SHARED, pipes[0], 0) == MAP_FAILED ? -1 : 0, EBADF);
+
+	/* SYNC argument and flags, mmap ranges. */
+	CHECK_ERR(ioctl(fd, DMA_BUF_IOCTL_SYNC, NULL), EFAULT);
+	CHECK_ERR(ioctl(fd, DMA_BUF_IOCTL_SYNC, KERNEL_ADDRESS), EFAULT);
+	sync.flags = ~0ULL;
+	CHECK_ERR(ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync), EINVAL);
+	sync.flags = DMA_BUF_SYNC_START;
+	CHECK_ERR(ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync), EINVAL);
+	CHECK_ERR(mmap(NULL, 0, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED ? -1 : 0, EINVAL);
+	CHECK_ERR(mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 1) == MAP_FAILED ? -1 : 0, EINVAL);
+	CHECK_ERR(mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, PAGE) == MAP_FAILED ? -1 : 0, EINVAL);
+	CHECK_ERR(mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED ? -1 : 0, EINVAL);
+	CHECK_ERR(mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, (off_t)1 << 60) == MAP_FAILED ? -1 : 0, EINVAL);
+	CHECK_ERR(mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED ? -1 : 0, EINVAL);
+	close(fd);
+}
+
+/* Restore the shared buffer's text so later tests see the module's state. */
+static void reset_shared(int dev)
+{
+	static const char text[] = DMABUF_EXPORTER_SHARED_TEXT;
+
+	CHECK(pwrite(dev, text, sizeof(text), 0) == sizeof(text));
+}
+
+static void test_read_write(int dev)
+{
+	static const size_t counts[] = { 0, 1, 7, 4095, 4096, 4097, 100000 };
+	static const char text[] = DMABUF_EXPORTER_SHARED_TEXT;
+	const size_t text_len = sizeof(text) - 1;
+	char *buffer = malloc(100000), *expected = malloc(PAGE);
+
+	reset_shared(dev);
+	for (off_t offset = 0; offset <= (off_t)PAGE + 4; offset++) {
+		for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+			size_t count = counts[i];
+			size_t want = (size_t)offset < text_len ? text_len - offset : 0;
+			ssize_t got;
+
+			if (want > count)
+				want = count;
+			got = pread(dev, buffer, count, offset);
+			CHECKF(got == (ssize_t)want &&
+			       !memcmp(buffer, text + (offset < (off_t)text_len ? offset : 0), want),
+			       "read %zu at %lld: got %zd, want %zu", count, (long long)offset, got, want);
+		}
+	}
+
+	/* Writes: clipped at the end of the buffer, ENOSPC at or beyond it. */
+	memset(buffer, 'w', 100000);
+	for (off_t offset = 0; offset <= (off_t)PAGE + 4; offset += 1 + offset / 64) {
+		for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+			size_t count = counts[i];
+			ssize_t got = pwrite(dev, buffer, count, offset);
+
+			if (offset >= (off_t)PAGE && count) {
+				CHECK_ERR(got, ENOSPC);
+				continue;
+			}
+			CHECKF(got == (ssize_t)(count < PAGE - offset ? count : PAGE - offset),
+			       "write %zu at %lld: got %zd", count, (long long)offset, got);
+		}
+	}
+	/* The last full write filled the page: reads stop at its end, never beyond. */
+	CHECK(pwrite(dev, buffer, PAGE, 0) == PAGE);
+	CHECK(pread(dev, buffer, 100000, 0) == PAGE);
+	CHECK(pread(dev, buffer, 100000, PAGE - 1) == 1);
+
+	/* A write puts a NUL after itself, so a short write reads back alone. */
+	CHECK(pwrite(dev, "abc", 3, 0) == 3);
+	memset(expected, 0, PAGE);
+	CHECK(pread(dev, expected, PAGE, 0) == 3 && !strcmp(expected, "abc"));
+
+	/* Bad buffers. */
+	CHECK_ERR(pread(dev, null_ptr, 16, 0), EFAULT);
+	CHECK_ERR(pread(dev, ro_page, 16, 0), EFAULT);
+	CHECK_ERR(pread(dev, KERNEL_ADDRESS, 16, 0), EFAULT);
+	CHECK_ERR(pwrite(dev, null_ptr, 16, 0), EFAULT);
+	CHECK_ERR(pwrite(dev, guard_page, 16, 0), EFAULT);
+	CHECK_ERR(pwrite(dev, KERNEL_ADDRESS, 16, 0), EFAULT);
+	CHECK_ERR(pread(dev, buffer, 16, -1), EINVAL);
+	CHECK_ERR(pwrite(dev, buffer, 16, -1), EINVAL);
+
+	/* Seeks stay within the shared buffer. */
+	CHECK(lseek(dev, 0, SEEK_END) == PAGE);
+	CHECK(lseek(dev, 10, SEEK_SET) == 10 && lseek(dev, 5, SEEK_CUR) == 15);
+	CHECK_ERR(lseek(dev, PAGE + 1, SEEK_SET), EINVAL);
+	CHECK_ERR(lseek(dev, -1, SEEK_SET), EINVAL);
+	lseek(dev, 0, SEEK_SET);
+
+	reset_shared(dev);
+	free(buffer);
+	free(expected);
+}
+
+static uint64_t xorshift(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
+/*
+ * Random ioctls: real and made-up commands with random arguments. Only the
+ * documented errnos may come back, and every fd returned is closed again.
+ */
+static void fuzz(int dev, uint64_t seed, long iterations)
+{
+	static const int allowed[] = { EINVAL, EFAULT, ENOTTY, EFBIG, EDQUOT, ENOSPC, ENOMEM };
+	uint64_t state = seed ? seed : 1;
+	int fds = count_fds();
+	long successes = 0;
+
+	for (long i = 0; i < iterations; i++) {
+		union {
+			struct dmabuf_exporter_alloc alloc;
+			int fd;
+			unsigned char bytes[64];
+		} arg;
+		unsigned long cmd;
+		void *pointer = &arg;
+		uint64_t r = xorshift(&state);
+		int ok = 0;
+
+		for (size_t b = 0; b < sizeof(arg); b += 8) {
+			uint64_t word = xorshift(&state);
+
+			memcpy(arg.bytes + b, &word, 8);
+		}
+		switch (r % 8) {
+		case 0: case 1: case 2:
+			cmd = DMABUF_EXPORTER_IOC_ALLOC;
+			/* Mostly plausible sizes and flags, so the success path is walked too. */
+			if (r & 0x100)
+				arg.alloc.size = (r >> 20) % (8 * PAGE);
+			if (r & 0x200)
+				arg.alloc.fd_flags = (r & 0x400) ? O_RDWR | O_CLOEXEC : O_RDONLY;
+			if (r & 0x800)
+				arg.alloc.name[(r >> 12) % DMABUF_EXPORTER_NAME_LEN] = '\0';
+			break;
+		case 3:
+			cmd = DMABUF_EXPORTER_IOC_GET_SHARED_FD;
+			break;
+		default:
+			cmd = _IOC((r >> 8) & 3, (r >> 16) & 0xff, (r >> 24) & 0xff, (r >> 32) & 0x3f);
+			/* The VFS answers these types itself, for every file. */
+			if (strchr("TXf", _IOC_TYPE(cmd)) || _IOC_TYPE(cmd) == 0x94 ||
+			    _IOC_TYPE(cmd) == 0x15 ||
+			    cmd == DMABUF_EXPORTER_IOC_ALLOC || cmd == DMABUF_EXPORTER_IOC_GET_SHARED_FD)
+				continue;
+			break;
+		}
+		switch ((r >> 40) % 8) {
+		case 0: pointer = NULL; break;
+		case 1: pointer = guard_page; break;
+		case 2: pointer = KERNEL_ADDRESS; break;
+		default: break;
+		}
+
+		if (ioctl(dev, cmd, pointer) == 0) {
+			successes++;
+			if (cmd == DMABUF_EXPORTER_IOC_ALLOC)
+				close(arg.alloc.fd);
+			else if (cmd == DMABUF_EXPORTER_IOC_GET_SHARED_FD)
+				close(arg.fd);
+			continue;
+		}
+		for (size_t e = 0; e < sizeof(allowed) / sizeof(allowed[0]); e++)
+			ok |= errno == allowed[e];
+		CHECKF(ok, "fuzzer seed %llu iteration %ld: cmd %#lx", (unsigned long long)seed, i, cmd);
+	}
+	CHECK(count_fds() == fds);
+	printf("hostile: fuzzer seed %llu: %ld iterations, %ld succeeded\n",
+	       (unsigned long long)seed, iterations, successes);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t seed = 1;
+	long iterations = 20000;
+	int opt, dev;
+
+	while ((opt = getopt(argc, argv, "S:n:")) != -1) {
+		switch (opt) {
+		case 'S': seed = strtoull(optarg, NULL, 0); break;
+		case 'n': iterations = strtol(optarg, NULL, 0); break;
+		default:
+			fprintf(stderr, "usage: %s [-S SEED] [-n ITERATIONS]\n", argv[0]);
+			return 2;
+		}
+	}
+	harness_init(argv[0]);
+	dev = dev_open();
+	setup_pages();
+	test_pointers(dev);
+	test_alloc_arguments(dev);
+	test_unknown_ioctls(dev);
+	test_fds(dev);
+	test_read_write(dev);
+	fuzz(dev, seed, iterations);
+	close(dev);
+	printf("hostile: every case gave its documented result\n");
+	return 0;
+}
