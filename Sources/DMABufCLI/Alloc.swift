@@ -1,5 +1,6 @@
 import ArgumentParser
 import DMABuf
+import Glibc
 
 /// Allocates a buffer from the exporter and describes it; optionally keeps it alive a while, so
 /// that other tools can look at it (/proc/PID/fdinfo, /sys/kernel/debug/dma_buf/bufinfo).
@@ -44,7 +45,7 @@ struct Alloc: AsyncParsableCommand {
             print(label + String(repeating: " ", count: 10 - label.count) + value)
         }
         if let hold {
-            print("holding it for \(hold) s")
+            print("holding it for \(hold) s: see /proc/\(getpid())/fdinfo/\(buffer.withUnsafeDescriptor(\.rawValue))")
             try await Task.sleep(for: .seconds(hold))
         }
     }

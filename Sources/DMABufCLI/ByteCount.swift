@@ -19,24 +19,24 @@ enum ByteCount {
 
     static func parse(_ text: String) throws(ParseError) -> Int {
         let trimmed = text.trimmingSpaces()
-        guard !trimmed.isEmpty else { throw ParseError(description: "expected a size \(examples)") }
-        if trimmed.hasPrefix("-") { throw ParseError(description: "'\(text)': a size cannot be negative") }
+        guard !trimmed.isEmpty else { throw ParseError(description: "expected a size, \(examples)") }
+        if trimmed.hasPrefix("-") { throw ParseError(description: "a size cannot be negative") }
         let digits = trimmed.prefix(while: \.isASCIIDigit)
         let unit = trimmed[digits.endIndex...].trimmingSpaces()
         guard !digits.isEmpty else {
-            throw ParseError(description: "'\(text)' does not start with a number; expected a size \(examples)")
+            throw ParseError(description: "expected a number, \(examples)")
         }
         if unit.first == "." || unit.first == "," {
-            throw ParseError(description: "'\(text)': only whole numbers are supported; use a smaller unit (1536K, not 1.5M)")
+            throw ParseError(description: "only whole numbers are supported; use a smaller unit (1536K, not 1.5M)")
         }
         guard let multiplier = units.first(where: { $0.suffixes.contains(unit.uppercased()) })?.multiplier else {
             throw ParseError(
-                description: "'\(text)': unknown unit '\(unit)'; use B, K/KiB, M/MiB, G/GiB, T/TiB "
+                description: "unknown unit '\(unit)'; use B, K/KiB, M/MiB, G/GiB, T/TiB "
                     + "(powers of 1024) or KB, MB, GB, TB (powers of 1000)")
         }
-        guard let count = Int(digits) else { throw ParseError(description: "'\(text)' is too large") }
+        guard let count = Int(digits) else { throw ParseError(description: "too large") }
         let (bytes, overflow) = count.multipliedReportingOverflow(by: multiplier)
-        guard !overflow else { throw ParseError(description: "'\(text)' is too large") }
+        guard !overflow else { throw ParseError(description: "too large") }
         return bytes
     }
 

@@ -23,7 +23,8 @@ struct Demo: ParsableCommand {
         print("Received DMA-BUF FD: \(fd) (\(try buffer.identity), \(try buffer.size) bytes, exporter \(try buffer.exporterName))")
 
         var mapping = try buffer.map()
-        print("DMA-BUF mapped: \(mapping.count) bytes, \(mapping.isWritable ? "read-write" : "read-only")")
+        let address = mapping.withUnsafeBytes { $0.baseAddress! }
+        print("DMA-BUF mapped successfully at address: \(address) (\(mapping.count) bytes, \(mapping.isWritable ? "read-write" : "read-only"))")
         print("DMA-BUF: \(try mapping.withCPUAccess(.read) { $0.withUnsafeBytes(Self.cString) })")
 
         print("Writing to DMA-BUF: \(text)")

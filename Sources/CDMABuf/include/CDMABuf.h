@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 #include <linux/dma-buf.h>
+#include <linux/memfd.h>
 #include <linux/dmabuf_exporter.h>
 
 /* DRM (libdrm-dev ships the kernel's DRM uapi as <libdrm/drm.h>). */

@@ -14,7 +14,8 @@ public struct DMABufExporter: ~Copyable, Sendable {
     /// The exporter name its dma-bufs carry (fdinfo `exp_name`).
     public static let exporterName = DMABUF_EXPORTER_DEVICE_NAME
 
-    private let descriptor: FileDescriptor
+    private let owned: OwnedDescriptor
+    private var descriptor: FileDescriptor { owned.rawValue }
     /// The device's path.
     public let path: String
 
@@ -23,19 +24,14 @@ public struct DMABufExporter: ~Copyable, Sendable {
     /// - Throws: ENOENT if the module is not loaded, EACCES without permission; the error's hint
     ///   says what to do.
     public init(path: String = DMABufExporter.defaultPath) throws(DMABufError) {
-        self.descriptor = try Sys.open(path, O_RDWR).get("open", on: path, hint: Self.openHint)
+        self.owned = OwnedDescriptor(try Sys.open(path, O_RDWR).get("open", on: path, hint: Self.openHint))
         self.path = path
-    }
-
-    deinit {
-        _ = Sys.close(descriptor)
     }
 
     /// Closes the device, reporting failure. Buffers from it stay valid.
     public consuming func close() throws(DMABufError) {
-        let (descriptor, path) = (self.descriptor, self.path)
-        discard self
-        try Sys.close(descriptor).get("close", on: path)
+        let path = self.path
+        try owned.close().get("close", on: path)
     }
 
     /// A new dma-buf fd (O_RDWR) over the device's one shared buffer: the seed article's ioctl.
@@ -43,7 +39,7 @@ public struct DMABufExporter: ~Copyable, Sendable {
     public func sharedBuffer() throws(DMABufError) -> DMABuffer {
         var fd: CInt = -1
         _ = try Sys.ioctl(descriptor, CDMABuf_DMABUF_EXPORTER_IOC_GET_SHARED_FD(), &fd)
-            .get("GET_SHARED_FD ioctl", on: path)
+            .get("GET_SHARED_FD ioctl", on: path, hint: Self.allocationHint)
         return DMABuffer(owning: FileDescriptor(rawValue: fd))
     }
 
@@ -83,21 +79,20 @@ public struct DMABufExporter: ~Copyable, Sendable {
         }
         var written = 0
         while written < bytes.count {
-            written += try bytes[written...].withUnsafeBytes { remaining throws(DMABufError) in
-                try Sys.write(descriptor, remaining, at: written).get("write", on: path)
-            }
+            written += try bytes[written...].withUnsafeBytes { Sys.write(descriptor, $0, at: written) }
+                .get("write", on: path)
         }
     }
 
-    private static func openHint(_ errno: Errno) -> String? {
+    static func openHint(_ errno: Errno) -> String? {
         switch errno {
         case .noSuchFileOrDirectory:
-            "The dmabuf_exporter kernel module is not loaded. Load it with "
-                + "`make module && sudo insmod build/kernel/$(uname -r)/dmabuf_exporter.ko`, "
+            "The dmabuf_exporter kernel module is not loaded. In a swift-dmabuf checkout, build and load it "
+                + "for the running kernel with `make -C kernel && sudo insmod kernel/dmabuf_exporter.ko`, "
                 + "or run `make demo` to try it in a VM"
         case .permissionDenied, .notPermitted:
-            "This is a permission problem: the device is mode 0600 (owner root). "
-                + "Run as root, or give your user access to the device (a udev rule for its group)"
+            "This is a permission problem: the device is mode 0600, root only. Run as root, or install "
+                + "the udev rule (`sudo make install-udev`) and join the dmabuf group"
         default: nil
         }
     }
@@ -111,6 +106,7 @@ public struct DMABufExporter: ~Copyable, Sendable {
             "This open device would hold more than the module's per-file limit, \(parameters)/max_file_bytes"
         case .noSpace: "All buffers together would exceed the module's limit, \(parameters)/max_total_bytes"
         case .noMemory: "The kernel could not allocate the pages"
+        case .inappropriateIOCTLForDevice: "This is not the dmabuf_exporter device, or not a version of it that knows this ioctl"
         default: nil
         }
     }

@@ -17,11 +17,12 @@ import SystemPackage
 /// }
 /// ```
 public struct DMABuffer: ~Copyable, Sendable {
-    private let descriptor: FileDescriptor
+    private let owned: OwnedDescriptor
+    private var descriptor: FileDescriptor { owned.rawValue }
 
     /// Takes ownership of an fd known to be a dma-buf (one a dma-buf exporter just returned).
     internal init(owning descriptor: FileDescriptor) {
-        self.descriptor = descriptor
+        self.owned = OwnedDescriptor(descriptor)
     }
 
     /// Takes ownership of an fd received from elsewhere (another process, a DRM device, a heap),
@@ -46,22 +47,15 @@ public struct DMABuffer: ~Copyable, Sendable {
         self.init(owning: descriptor)
     }
 
-    deinit {
-        _ = Sys.close(descriptor)
-    }
-
     /// Closes the fd, reporting failure (the fd is gone either way).
     public consuming func close() throws(DMABufError) {
-        let descriptor = self.descriptor
-        discard self
-        try Sys.close(descriptor).get("close", on: "dma-buf fd \(descriptor.rawValue)")
+        let target = self.target
+        try owned.close().get("close", on: target)
     }
 
     /// Gives up ownership: the caller closes the returned fd.
     public consuming func takeDescriptor() -> FileDescriptor {
-        let descriptor = self.descriptor
-        discard self
-        return descriptor
+        owned.take()
     }
 
     /// Calls `body` with the raw fd, for system calls this type does not wrap. Don't close it.
@@ -81,7 +75,7 @@ public struct DMABuffer: ~Copyable, Sendable {
         return try DMABufferMapping(owning: own, range: range)
     }
 
-    var target: String { "dma-buf fd \(descriptor.rawValue)" }
+    private var target: String { "dma-buf fd \(descriptor.rawValue)" }
 }
 
 // MARK: Metadata
@@ -136,10 +130,8 @@ extension DMABuffer {
     public func setName(_ name: String) throws(DMABufError) -> String {
         var bytes = Self.kernelName(name, capacity: Int(DMA_BUF_NAME_LEN))
         bytes.append(0)
-        try bytes.withUnsafeMutableBytes { bytes throws(DMABufError) in
-            _ = try Sys.ioctl(descriptor, CDMABuf_DMA_BUF_SET_NAME(), bytes.baseAddress!)
-                .get("DMA_BUF_SET_NAME ioctl", on: target)
-        }
+        _ = try bytes.withUnsafeMutableBytes { Sys.ioctl(descriptor, CDMABuf_DMA_BUF_SET_NAME(), $0.baseAddress!) }
+            .get("DMA_BUF_SET_NAME ioctl", on: target)
         return String(decoding: bytes.dropLast(), as: UTF8.self)
     }
 

@@ -30,12 +30,16 @@ public enum CPUAccess: Sendable, Hashable, CustomStringConvertible {
 ///
 /// Touch the bytes inside `withCPUAccess(_:_:)`, which tells the exporter (DMA_BUF_IOCTL_SYNC)
 /// so that caches and devices agree with what the CPU sees.
+///
+/// Sendable because it is the only owner of its mapping: sending it moves the mapping to another
+/// task, and its mutable views need exclusive (`mutating`) access.
 public struct DMABufferMapping: ~Copyable, @unchecked Sendable {
     /// Issues DMA_BUF_IOCTL_SYNC with the given flags on the fd. A parameter only for tests, which
     /// map a memfd (where the ioctl fails) to test the bracketing.
     internal typealias Synchronizer = @Sendable (FileDescriptor, UInt64) -> Result<Void, Errno>
 
-    private let descriptor: FileDescriptor
+    private let owned: OwnedDescriptor
+    private var descriptor: FileDescriptor { owned.rawValue }
     private let base: UnsafeMutableRawPointer
     private let synchronizer: Synchronizer
     /// Bytes mapped.
@@ -51,38 +55,33 @@ public struct DMABufferMapping: ~Copyable, @unchecked Sendable {
         owning descriptor: FileDescriptor, range: Range<Int>?,
         synchronizer: @escaping Synchronizer = DMABufferMapping.syncIoctl
     ) throws(DMABufError) {
+        let owned = OwnedDescriptor(descriptor)  // closes it if mapping fails
         let target = "dma-buf fd \(descriptor.rawValue)"
-        do {
-            let size = try Sys.sizeBySeekingToEnd(descriptor).get("lseek(SEEK_END)", on: target)
-            let range = range ?? 0..<size
-            guard !range.isEmpty, range.lowerBound >= 0, range.lowerBound % Sys.pageSize == 0,
-                range.upperBound <= size
-            else {
-                throw DMABufError(
-                    .invalidArgument, operation: "mmap \(range)", target: target,
-                    hint: "A mapping must be non-empty, start on a page boundary (\(Sys.pageSize) bytes) "
-                        + "and lie within the buffer's \(size) bytes")
-            }
-            let flags = try Sys.statusFlags(descriptor).get("fcntl(F_GETFL)", on: target)
-            let writable = flags & O_ACCMODE != O_RDONLY
-            self.base = try Sys.mmap(
-                descriptor, count: range.count, offset: range.lowerBound,
-                protection: writable ? PROT_READ | PROT_WRITE : PROT_READ
-            ).get("mmap \(range)", on: target)
-            self.count = range.count
-            self.offset = range.lowerBound
-            self.isWritable = writable
-        } catch {
-            _ = Sys.close(descriptor)
-            throw error
+        let size = try Sys.sizeBySeekingToEnd(descriptor).get("lseek(SEEK_END)", on: target)
+        let range = range ?? 0..<size
+        guard !range.isEmpty, range.lowerBound >= 0, range.lowerBound % Sys.pageSize == 0,
+            range.upperBound <= size
+        else {
+            throw DMABufError(
+                .invalidArgument, operation: "mmap \(range)", target: target,
+                hint: "A mapping must be non-empty, start on a page boundary (\(Sys.pageSize) bytes) "
+                    + "and lie within the buffer's \(size) bytes")
         }
-        self.descriptor = descriptor
+        let flags = try Sys.statusFlags(descriptor).get("fcntl(F_GETFL)", on: target)
+        let writable = flags & O_ACCMODE != O_RDONLY
+        self.base = try Sys.mmap(
+            descriptor, count: range.count, offset: range.lowerBound,
+            protection: writable ? PROT_READ | PROT_WRITE : PROT_READ
+        ).get("mmap \(range)", on: target)
+        self.count = range.count
+        self.offset = range.lowerBound
+        self.isWritable = writable
+        self.owned = owned
         self.synchronizer = synchronizer
     }
 
     deinit {
         _ = Sys.munmap(base, count: count)
-        _ = Sys.close(descriptor)
     }
 
     // MARK: CPU access
@@ -94,6 +93,7 @@ public struct DMABufferMapping: ~Copyable, @unchecked Sendable {
     ///
     /// - Throws: EACCES, before any ioctl, for `.write`/`.readWrite` on a read-only mapping; the
     ///   SYNC ioctl's error; or what `body` throws.
+    @discardableResult
     public mutating func withCPUAccess<R>(
         _ access: CPUAccess, _ body: (inout DMABufferMapping) throws -> R
     ) throws -> R {

@@ -2,51 +2,56 @@ import CDMABuf
 import Glibc
 import SystemPackage
 
-/// The one way this library calls libc: runs `call` until it succeeds or fails with an errno that
-/// `retry` does not accept, and returns its value or that errno.
-///
-/// `retry` defaults to EINTR. `close` must pass `retry: { _ in false }`: on Linux the fd is gone
-/// even when close reports EINTR, and a retry could close an fd another thread just opened.
+/// Which failures of a call `syscall` retries.
+internal struct RetryPolicy: Sendable {
+    let retries: @Sendable (Errno) -> Bool
+
+    /// EINTR: a signal arrived before the call did anything. The default.
+    static let interrupted = RetryPolicy { $0 == .interrupted }
+    /// EINTR and EAGAIN, as DMA_BUF_IOCTL_SYNC needs while fences are pending.
+    static let interruptedOrBusy = RetryPolicy { $0 == .interrupted || $0 == .resourceTemporarilyUnavailable }
+    /// Nothing, for close: on Linux the fd is gone even when close reports EINTR, and a retry
+    /// could close an fd another thread has just opened.
+    static let never = RetryPolicy { _ in false }
+}
+
+/// The one way this library calls libc: runs `call` until it succeeds or fails in a way `retry`
+/// does not retry, and returns its value or errno.
 @inline(__always)
 internal func syscall<T>(
-    retry: (Errno) -> Bool = { $0 == .interrupted },
-    failed: (T) -> Bool,
-    _ call: () -> T
+    retry: RetryPolicy = .interrupted, failed: (T) -> Bool, _ call: () -> T
 ) -> Result<T, Errno> {
     while true {
         let value = call()
         guard failed(value) else { return .success(value) }
         let error = Errno(rawValue: Glibc.errno)
-        guard retry(error) else { return .failure(error) }
+        guard retry.retries(error) else { return .failure(error) }
     }
 }
 
 /// `syscall` for the usual convention: -1 means failure, errno says why.
 @inline(__always)
-internal func syscall<T: FixedWidthInteger>(
-    retry: (Errno) -> Bool = { $0 == .interrupted },
-    _ call: () -> T
-) -> Result<T, Errno> {
+internal func syscall<T: FixedWidthInteger>(retry: RetryPolicy = .interrupted, _ call: () -> T) -> Result<T, Errno> {
     syscall(retry: retry, failed: { $0 == -1 }, call)
 }
 
 /// Thin typed wrappers over the libc calls the library makes, all through `syscall`.
 internal enum Sys {
-    static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+    static let pageSize = Int(try! syscall { sysconf(Int32(_SC_PAGESIZE)) }.get())
 
     static func open(_ path: String, _ flags: CInt) -> Result<FileDescriptor, Errno> {
         syscall { Glibc.open(path, flags | O_CLOEXEC) }.map(FileDescriptor.init(rawValue:))
     }
 
     static func close(_ fd: FileDescriptor) -> Result<Void, Errno> {
-        syscall(retry: { _ in false }) { Glibc.close(fd.rawValue) }.map { _ in }
+        syscall(retry: .never) { Glibc.close(fd.rawValue) }.map { _ in }
     }
 
     /// `ioctl(fd, request, arg)`. `retryBusy` also retries EAGAIN, as DMA_BUF_IOCTL_SYNC needs.
     static func ioctl(
         _ fd: FileDescriptor, _ request: UInt, _ arg: UnsafeMutableRawPointer, retryBusy: Bool = false
     ) -> Result<CInt, Errno> {
-        syscall(retry: { $0 == .interrupted || (retryBusy && $0 == .resourceTemporarilyUnavailable) }) {
+        syscall(retry: retryBusy ? .interruptedOrBusy : .interrupted) {
             Glibc.ioctl(fd.rawValue, request, arg)
         }
     }
@@ -61,7 +66,7 @@ internal enum Sys {
     /// The size of a file or dma-buf: `lseek(fd, 0, SEEK_END)`. (dma-buf's llseek leaves the file
     /// position alone; for other files this moves it to the end.)
     static func sizeBySeekingToEnd(_ fd: FileDescriptor) -> Result<Int, Errno> {
-        syscall { Glibc.lseek(fd.rawValue, 0, SEEK_END) }.map(Int.init)
+        syscall { Glibc.lseek(fd.rawValue, 0, SEEK_END) }.map { Int($0) }
     }
 
     static func stat(_ fd: FileDescriptor) -> Result<Glibc.stat, Errno> {
