@@ -196,14 +196,18 @@ static int dmabuf_exporter_attach(struct dma_buf *dmabuf, struct dma_buf_attachm
 {
 	struct dmabuf_exporter_buffer *buffer = dmabuf->priv;
 	struct dmabuf_exporter_attachment *a;
+	unsigned int max_segment;
 	int ret;
 
 	a = kzalloc(sizeof(*a), GFP_KERNEL);
 	if (!a)
 		return -ENOMEM;
 
-	ret = sg_alloc_table_from_pages(&a->table, buffer->pages, buffer->nr_pages, 0,
-					buffer->nr_pages << PAGE_SHIFT, GFP_KERNEL);
+	/* Merge contiguous pages, but never past what the importer can map in one segment. */
+	max_segment = max_t(unsigned int, dma_get_max_seg_size(attachment->dev), PAGE_SIZE);
+	ret = sg_alloc_table_from_pages_segment(&a->table, buffer->pages, buffer->nr_pages, 0,
+						buffer->nr_pages << PAGE_SHIFT, max_segment,
+						GFP_KERNEL);
 	if (ret)
 		goto free_attachment;
 

@@ -29,7 +29,10 @@ enum ByteCount {
         if unit.first == "." || unit.first == "," {
             throw ParseError(description: "only whole numbers are supported; use a smaller unit (1536K, not 1.5M)")
         }
-        guard let multiplier = units.first(where: { $0.suffixes.contains(unit.uppercased()) })?.multiplier else {
+        // ASCII only: uppercased() maps some other letters to ASCII ones ("ı" to "I").
+        guard unit.allSatisfy(\.isASCII),
+            let multiplier = units.first(where: { $0.suffixes.contains(unit.uppercased()) })?.multiplier
+        else {
             throw ParseError(
                 description: "unknown unit '\(unit)'; use B, K/KiB, M/MiB, G/GiB, T/TiB "
                     + "(powers of 1024) or KB, MB, GB, TB (powers of 1000)")
@@ -53,7 +56,8 @@ enum ByteCount {
 }
 
 extension Character {
-    fileprivate var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+    /// Only "0" to "9" themselves: the range also holds digits with combining marks, such as "4\u{301}".
+    fileprivate var isASCIIDigit: Bool { isASCII && ("0"..."9").contains(self) }
 }
 
 extension StringProtocol {

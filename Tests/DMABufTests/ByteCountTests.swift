@@ -18,6 +18,7 @@ extension DMABufTests {
             ("abc", "expected a number"), ("-4K", "cannot be negative"), ("1.5M", "only whole numbers"),
             ("4X", "unknown unit 'X'"), ("4 MiBs", "unknown unit 'MiBs'"), ("4KK", "unknown unit 'KK'"),
             ("99999999999999999999", "too large"), ("9999999999T", "too large"),
+            ("4\u{301}K", "expected a number"), ("4K\u{131}B", "unknown unit"),  // a combining accent; a dotless i
         ])
         func refuses(text: String, reason: String) {
             #expect {

@@ -20,6 +20,15 @@ extension DMABufTests {
             #expect(try DMABufferInfo(fdinfo: "size:\t4096\nexp_name:\tdrm\nname:\t\n").name == "")
         }
 
+        /// A name is set by whoever holds the fd (DMA_BUF_SET_NAME) and printed verbatim, last.
+        @Test func nameWithNewlinesIsNeitherFieldsNorMalformed() throws {
+            let spoof = "x\nsize:\t1\nexp_name:\tevil\ngarbage"
+            let info = try DMABufferInfo(fdinfo: "size:\t8192\ncount:\t1\nexp_name:\tdrm\nname:\t\(spoof)\n")
+            #expect(info == DMABufferInfo(size: 8192, exporterName: "drm", name: spoof, fileCount: 1))
+            #expect(try DMABufferInfo(fdinfo: "size:\t1\nexp_name:\tdrm\nname:\t\n\n").name == "\n")
+            #expect(try DMABufferInfo(fdinfo: "size:\t1\nexp_name:\tdrm\nname:\tx\r\n").name == "x\r")
+        }
+
         @Test func olderKernelsWithoutInodeOrCount() throws {
             let info = try DMABufferInfo(fdinfo: "pos:\t0\nflags:\t02\nmnt_id:\t9\nsize:\t4096\nexp_name:\tsystem\n")
             #expect(info.inode == nil && info.fileCount == nil && info.exporterName == "system")
@@ -47,6 +56,9 @@ extension DMABufTests {
             ("size:\t99999999999999999999999\nexp_name:\tdrm\n", "size is not a number"),
             ("size:\t4096\nexp_name:\tdrm\nino:\t\n", "ino is not a number"),
             ("size:\t4096\nexp_name:\tdrm\nflags:\t09\n", "flags is not a number"),
+            ("size:\t-4096\nexp_name:\tdrm\n", "size is not a number"),
+            ("size:\t+4096\nexp_name:\tdrm\n", "size is not a number"),
+            ("size:\t4096\ncount:\t-1\nexp_name:\tdrm\n", "count is not a number"),
         ])
         func malformed(text: String, reason: String) {
             let error = expectError(.badMessage) { try DMABufferInfo(fdinfo: text) }

@@ -65,8 +65,15 @@ public struct DMABufExporter: ~Copyable, Sendable {
 
     /// The shared buffer's text as the kernel reads it through the device (`read()`): up to its
     /// first NUL byte.
+    ///
+    /// - Throws: EFBIG if the file gives more than `sharedBufferSize` bytes (it is not the device).
     public func readShared() throws(DMABufError) -> String {
-        String(decoding: try Sys.readToEnd(descriptor).get("read", on: path), as: UTF8.self)
+        let bytes = try Sys.readToEnd(descriptor, limit: Self.sharedBufferSize).get("read", on: path)
+        guard bytes.count <= Self.sharedBufferSize else {
+            throw DMABufError(.fileTooLarge, operation: "read", target: path,
+                              hint: "It gave more than the shared buffer's \(Self.sharedBufferSize) bytes: this is not the dmabuf_exporter device")
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Writes `text` into the shared buffer from offset 0 through the device (`write()`); the
@@ -79,8 +86,14 @@ public struct DMABufExporter: ~Copyable, Sendable {
         }
         var written = 0
         while written < bytes.count {
-            written += try bytes[written...].withUnsafeBytes { Sys.write(descriptor, $0, at: written) }
+            let count = try bytes[written...].withUnsafeBytes { Sys.write(descriptor, $0, at: written) }
                 .get("write", on: path)
+            // A file that takes nothing would keep this loop going forever.
+            guard count > 0 else {
+                throw DMABufError(.noSpace, operation: "write", target: path,
+                                  hint: "The file took no bytes at offset \(written); it is not the dmabuf_exporter device")
+            }
+            written += count
         }
     }
 

@@ -35,11 +35,7 @@ public struct DMABuffer: ~Copyable, Sendable {
             _ = try DMABufferInfo(of: descriptor)
         } catch {
             let what = Sys.describe(descriptor).map { "fd \(descriptor.rawValue) (\($0))" }
-            var error = error
-            if error.errno == .noSuchFileOrDirectory {  // no /proc/self/fdinfo/N: not an open fd
-                error.errno = .badFileDescriptor
-                error.hint = "It is not an open file descriptor"
-            }
+            var error = error  // EBADF or EINVAL, with a hint that says why
             error.operation = "adopt as dma-buf"
             error.target = what ?? "fd \(descriptor.rawValue)"
             throw error

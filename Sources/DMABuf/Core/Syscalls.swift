@@ -39,8 +39,10 @@ internal func syscall<T: FixedWidthInteger>(retry: RetryPolicy = .interrupted, _
 internal enum Sys {
     static let pageSize = Int(try! syscall { sysconf(Int32(_SC_PAGESIZE)) }.get())
 
+    /// EINVAL for a path with a NUL byte, which C would read as a shorter path.
     static func open(_ path: String, _ flags: CInt) -> Result<FileDescriptor, Errno> {
-        syscall { Glibc.open(path, flags | O_CLOEXEC) }.map(FileDescriptor.init(rawValue:))
+        guard !path.utf8.contains(0) else { return .failure(.invalidArgument) }
+        return syscall { Glibc.open(path, flags | O_CLOEXEC) }.map(FileDescriptor.init(rawValue:))
     }
 
     static func close(_ fd: FileDescriptor) -> Result<Void, Errno> {
@@ -106,19 +108,20 @@ internal enum Sys {
         syscall { Glibc.pwrite(fd.rawValue, bytes.baseAddress, bytes.count, off_t(offset)) }
     }
 
-    /// Reads `fd` from `offset` to its end.
-    static func readToEnd(_ fd: FileDescriptor, from offset: Int = 0) -> Result<[UInt8], Errno> {
+    /// Reads `fd` from `offset` to its end, or until it has more than `limit` bytes.
+    static func readToEnd(_ fd: FileDescriptor, from offset: Int = 0, limit: Int = .max) -> Result<[UInt8], Errno> {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
+        while bytes.count <= limit {
             let count: Int
             switch chunk.withUnsafeMutableBytes({ read(fd, into: $0, at: offset + bytes.count) }) {
             case .success(let n): count = n
             case .failure(let error): return .failure(error)
             }
-            if count == 0 { return .success(bytes) }
+            if count == 0 { break }
             bytes += chunk[..<count]
         }
+        return .success(bytes)
     }
 
     /// The whole content of a (small) file such as /proc/self/fdinfo/N.

@@ -40,6 +40,10 @@ public struct DMABufferInfo: Hashable, Sendable {
 
     /// Parses the text of an fdinfo file.
     ///
+    /// The kernel prints the name last and verbatim: it may hold any byte but NUL, newlines too.
+    /// So a `name:` line takes the rest of the text, less its final newline, and the lines in it
+    /// are not fields.
+    ///
     /// - Parameter source: where the text came from, for errors ("/proc/self/fdinfo/5").
     /// - Throws: EINVAL if it is well-formed but not a dma-buf's (no `exp_name`);
     ///   EBADMSG if it is malformed (a line without a colon, a missing or bad number).
@@ -55,11 +59,18 @@ public struct DMABufferInfo: Hashable, Sendable {
             // The kernel prints "key:\tvalue"; a name may itself begin with blanks, so drop one tab only.
             var value = line[line.index(after: colon)...]
             if value.first == "\t" { value = value.dropFirst() }
+            if line[..<colon] == "name" {
+                var name = text.utf8[value.startIndex...]
+                if name.last == UInt8(ascii: "\n") { name = name.dropLast() }
+                fields["name"] = Substring(name)
+                break
+            }
             fields[line[..<colon]] = value
         }
         func number<N: FixedWidthInteger>(_ key: Substring, radix: Int = 10) throws(DMABufError) -> N? {
             guard let text = fields[key] else { return nil }
-            guard let value = N(text.trimmingBlanks(), radix: radix) else {
+            let digits = text.trimmingBlanks()
+            guard digits.first != "-" && digits.first != "+", let value = N(digits, radix: radix) else {
                 throw malformed("\(key) is not a number: \"\(text.prefix(64))\"")
             }
             return value
@@ -76,8 +87,12 @@ public struct DMABufferInfo: Hashable, Sendable {
     }
 
     /// Reads and parses `/proc/self/fdinfo/<fd>`.
+    ///
+    /// - Throws: EBADF if `fd` is not open; EINVAL if it is not a dma-buf.
     public init(of fd: FileDescriptor) throws(DMABufError) {
         let path = "/proc/self/fdinfo/\(fd.rawValue)"
+        // Without this, a closed fd would show as ENOENT (no such fdinfo file).
+        _ = try Sys.statusFlags(fd).get("read", on: path, hint: { _ in "It is not an open file descriptor" })
         let bytes = try Sys.readFile(path).get("read", on: path)
         try self.init(fdinfo: String(decoding: bytes, as: UTF8.self), source: path)
     }
