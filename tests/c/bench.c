@@ -27,42 +27,6 @@ static void die(const char *what)
 	exit(1);
 }
 
-static void send_fd(int sock, int fd)
-{
-	char control[CMSG_SPACE(sizeof(int))] = { 0 };
-	char byte = 0;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr hdr = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = control, .msg_controllen = sizeof(control),
-	};
-	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&hdr);
-
-	cmsg->cmsg_level = SOL_SOCKET;
-	cmsg->cmsg_type = SCM_RIGHTS;
-	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-	if (sendmsg(sock, &hdr, 0) != 1)
-		die("sendmsg");
-}
-
-static int receive_fd(int sock)
-{
-	char control[CMSG_SPACE(sizeof(int))];
-	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr hdr = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = control, .msg_controllen = sizeof(control),
-	};
-	int fd;
-
-	if (recvmsg(sock, &hdr, 0) != 1 || !CMSG_FIRSTHDR(&hdr))
-		die("recvmsg");
-	memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&hdr)), sizeof(int));
-	return fd;
-}
-
 static uint64_t read_all(const uint64_t *words)
 {
 	uint64_t sum = 0;
@@ -108,7 +72,12 @@ static void consume(int sock, int by_copy, struct result *result, uint64_t expec
 			got += n;
 		}
 	} else {
-		int fd = receive_fd(sock);
+		ssize_t n;
+		char byte;
+		int fd = recv_with_fd(sock, &byte, 1, 0, &n);
+
+		if (fd < 0)
+			die("recvmsg");
 
 		words = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 		if (words == MAP_FAILED)
@@ -197,7 +166,8 @@ static struct result run(int (*source)(void))
 	if (write(socks[0], "g", 1) != 1)
 		die("write go");
 	if (source) {
-		send_fd(socks[0], fd);
+		if (send_with_fd(socks[0], fd, "f", 1, 0) != 1)
+			die("sendmsg");
 	} else if (write(socks[0], words, size) != (ssize_t)size) {
 		die("write");
 	}

@@ -126,50 +126,6 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static void send_buffer(int sock, const struct msg *m, int fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = (void *)m, .iov_len = sizeof(*m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *c;
-
-	if (fd >= 0) {
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	CHECK(sendmsg(sock, &mh, MSG_NOSIGNAL) == sizeof(*m));
-}
-
-/* Receive one message; returns the passed fd or -1 if none came with it. */
-static int recv_buffer(int sock, struct msg *m)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
-	struct msghdr mh = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *c;
-	ssize_t n;
-	int fd = -1;
-
-	n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-	CHECKF(n == sizeof(*m), "recvmsg returned %zd (peer gone?)", n);
-	CHECK(!(mh.msg_flags & MSG_CTRUNC));
-	c = CMSG_FIRSTHDR(&mh);
-	if (c) {
-		CHECK(c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS);
-		memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	}
-	return fd;
-}
-
 /* The receiver marks word 0 with ~seed; the rest is the sender's. */
 static void check_ack(struct proc *pr, const struct msg *sent, int fd)
 {
@@ -211,7 +167,7 @@ static void *sender_main(void *arg)
 		p = must_map(fd, m.size, PROT_READ | PROT_WRITE, 0);
 		fill_pattern(p, m.size, m.seed);
 		CHECK(munmap(p, m.size) == 0);
-		send_buffer(pr->tx, &m, fd);
+		CHECK(send_with_fd(pr->tx, fd, &m, sizeof(m), 0) == sizeof(m));
 		add(&pr->st->sent, 1);
 
 		fifo[(head + count) % MAX_INFLIGHT] = m;
@@ -222,7 +178,7 @@ static void *sender_main(void *arg)
 			count--;
 		}
 	}
-	send_buffer(pr->tx, &end, -1);
+	CHECK(send_with_fd(pr->tx, -1, &end, sizeof(end), 0) == sizeof(end));
 	for (; count; count--, head = (head + 1) % MAX_INFLIGHT)
 		check_ack(pr, &fifo[head], fds[head]);
 	return NULL;
@@ -233,10 +189,12 @@ static void *receiver_main(void *arg)
 	struct proc *pr = arg;
 	struct msg m;
 	uint64_t *p;
+	ssize_t n;
 	int fd;
 
 	for (;;) {
-		fd = recv_buffer(pr->rx, &m);
+		fd = recv_with_fd(pr->rx, &m, sizeof(m), 0, &n);
+		CHECKF(n == sizeof(m), "recvmsg returned %zd (peer gone?)", n);
 		if (!m.size) {
 			CHECK(fd == -1);
 			break;
@@ -280,19 +238,6 @@ static void child_main(struct proc *pr, int nthreads)
 	CHECK(pthread_join(rx, NULL) == 0);
 	CHECK(close(pr->pdev) == 0);
 	free(w);
-}
-
-static long module_refcnt(void)
-{
-	FILE *f = fopen("/sys/module/dmabuf_exporter/refcnt", "re");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
 }
 
 /* Everything is given back: no module reference, the whole quota free. */

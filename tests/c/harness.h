@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -288,6 +289,74 @@ static inline void *readonly_page(const void *src, size_t len)
 		memcpy(p, src, len);
 	CHECK(mprotect(p, PAGE, PROT_READ) == 0);
 	return p;
+}
+
+/* ---- passing fds over Unix sockets ---- */
+
+/*
+ * Send @len bytes of @data, with @fd attached (SCM_RIGHTS) unless it is
+ * negative. Returns what sendmsg returns.
+ */
+static inline ssize_t send_with_fd(int sock, int fd, const void *data, size_t len, int flags)
+{
+	char control[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct msghdr hdr = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cmsg;
+
+	if (fd >= 0) {
+		hdr.msg_control = control;
+		hdr.msg_controllen = sizeof(control);
+		cmsg = CMSG_FIRSTHDR(&hdr);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	}
+	return sendmsg(sock, &hdr, flags | MSG_NOSIGNAL);
+}
+
+/*
+ * Receive up to @len bytes into @data; *@received gets what recvmsg
+ * returned. Returns the fd that came with them (close-on-exec), or -1.
+ */
+static inline int recv_with_fd(int sock, void *data, size_t len, int flags, ssize_t *received)
+{
+	char control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = data, .iov_len = len };
+	struct msghdr hdr = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control, .msg_controllen = sizeof(control),
+	};
+	struct cmsghdr *cmsg;
+	int fd = -1;
+
+	*received = recvmsg(sock, &hdr, flags | MSG_CMSG_CLOEXEC);
+	if (*received < 0)
+		return -1;
+	CHECK(!(hdr.msg_flags & MSG_CTRUNC));
+	cmsg = CMSG_FIRSTHDR(&hdr);
+	if (cmsg) {
+		CHECK(cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS);
+		memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+	}
+	return fd;
+}
+
+/* ---- the module ---- */
+
+/* The module's reference count, or -1 when it is not loaded. */
+static inline long module_refcnt(void)
+{
+	FILE *f = fopen("/sys/module/dmabuf_exporter/refcnt", "re");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
 }
 
 /* ---- module parameters ---- */

@@ -21,19 +21,6 @@ static int module_loaded(void)
 	return access("/sys/module/" MODNAME, F_OK) == 0;
 }
 
-static long module_refcnt(void)
-{
-	FILE *f = fopen("/sys/module/" MODNAME "/refcnt", "re");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 /* rmmod must be refused while @what holds the module. */
 #define CHECK_RMMOD_REFUSED(what) do {					\
 	errno = 0;							\

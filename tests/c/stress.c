@@ -99,47 +99,24 @@ static int verify(int fd, const struct message *msg)
 	return 0;
 }
 
-static void send_fd(int sock, int fd, const struct message *msg)
+static void pass_on(int sock, int fd, const struct message *msg)
 {
-	char control[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = (void *)msg, .iov_len = sizeof(*msg) };
-	struct msghdr hdr = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = control, .msg_controllen = sizeof(control),
-	};
-	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&hdr);
-
-	cmsg->cmsg_level = SOL_SOCKET;
-	cmsg->cmsg_type = SCM_RIGHTS;
-	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
 	/* A full ring just drops the message; the fd stays ours to close. */
-	if (sendmsg(sock, &hdr, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+	if (send_with_fd(sock, fd, msg, sizeof(*msg), MSG_DONTWAIT) < 0 && errno != EAGAIN)
 		FAIL("sendmsg");
 	else
 		atomic_fetch_add(&counters->passed, 1);
 }
 
-static int receive_fd(int sock, struct message *msg)
+/* The next fd a neighbour passed on, or -1 if none is waiting. */
+static int take_passed(int sock, struct message *msg)
 {
-	char control[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = msg, .iov_len = sizeof(*msg) };
-	struct msghdr hdr = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = control, .msg_controllen = sizeof(control),
-	};
-	struct cmsghdr *cmsg;
-	int fd;
+	ssize_t n;
+	int fd = recv_with_fd(sock, msg, sizeof(*msg), MSG_DONTWAIT, &n);
 
-	if (recvmsg(sock, &hdr, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != sizeof(*msg))
-		return -1;
-	cmsg = CMSG_FIRSTHDR(&hdr);
-	if (!cmsg || cmsg->cmsg_type != SCM_RIGHTS) {
+	if (n == sizeof(*msg) && fd < 0)
 		FAIL("message without an fd");
-		return -1;
-	}
-	memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
-	return fd;
+	return n == sizeof(*msg) ? fd : -1;
 }
 
 static void import_into_vgem(int fd)
@@ -199,7 +176,7 @@ static void one_round(unsigned int *rng)
 	if (rand_r(rng) % 8 == 0)
 		fork_reader(fd, &msg);
 	if (rand_r(rng) % 2)
-		send_fd(ring_send, fd, &msg);
+		pass_on(ring_send, fd, &msg);
 
 	/* Close the fd and the mapping in either order. */
 	if (rand_r(rng) % 2) {
@@ -212,7 +189,7 @@ static void one_round(unsigned int *rng)
 		close(fd);
 	}
 
-	received = receive_fd(ring_recv, &msg);
+	received = take_passed(ring_recv, &msg);
 	if (received >= 0) {
 		verify(received, &msg);
 		close(received);
@@ -242,7 +219,7 @@ static void worker_process(int index)
 		pthread_join(tids[t], NULL);
 	/* Drain what neighbours sent so no fd is left in flight. */
 	for (struct message msg; ; ) {
-		int fd = receive_fd(ring_recv, &msg);
+		int fd = take_passed(ring_recv, &msg);
 
 		if (fd < 0)
 			break;
@@ -339,7 +316,7 @@ int main(int argc, char **argv)
 		int fd;
 
 		ring_recv = socks[i][1];
-		while ((fd = receive_fd(ring_recv, &msg)) >= 0)
+		while ((fd = take_passed(ring_recv, &msg)) >= 0)
 			close(fd);
 		close(socks[i][0]);
 		close(socks[i][1]);
