@@ -18,7 +18,7 @@ swift:
 	swift build
 
 c-tests:
-	@$(MAKE) -s -C tests/c
+	@$(MAKE) -s -C kernel/tests
 
 demo: bootstrap
 	@scripts/demo

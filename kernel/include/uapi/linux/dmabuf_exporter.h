@@ -22,14 +22,19 @@
  * struct dmabuf_exporter_alloc - argument of DMABUF_EXPORTER_IOC_ALLOC
  * @size:	in: bytes wanted, rounded up to whole pages; must not be 0
  * @fd_flags:	in: O_RDWR or O_RDONLY, optionally with O_CLOEXEC
- * @fd:		out: the new dma-buf fd
- * @name:	in: optional NUL-terminated name given to the dma-buf
+ * @fd:		in: 0 or -1; out: the new dma-buf fd
+ * @flags:	in: must be 0 (room for future allocation flags)
+ * @name:	in: optional NUL-terminated name given to the dma-buf; the
+ *		bytes after the NUL must be 0
+ * @reserved:	must be 0
  */
 struct dmabuf_exporter_alloc {
 	__u64 size;
 	__u32 fd_flags;
 	__s32 fd;
+	__u64 flags;
 	char name[DMABUF_EXPORTER_NAME_LEN];
+	__u64 reserved[4];
 };
 
 /*
