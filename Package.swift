@@ -2,10 +2,17 @@
 // 6.2 is the first toolchain with RawSpan/MutableRawSpan and the `Lifetimes` feature the mapping views use.
 import PackageDescription
 
+/// The library's one seam for system calls (`SyscallMock`), compiled into debug builds only, as
+/// swift-system does with its own mocking.
+let mocking: [SwiftSetting] = [.define("ENABLE_MOCKING", .when(configuration: .debug))]
+let lifetimes: [SwiftSetting] = [.enableExperimentalFeature("Lifetimes")]
+
 let package = Package(
     name: "swift-dmabuf",
     products: [
         .library(name: "DMABuf", targets: ["DMABuf"]),
+        .library(name: "DMABufExporterClient", targets: ["DMABufExporterClient"]),
+        .library(name: "DMABufDRM", targets: ["DMABufDRM"]),
         .executable(name: "dmabuf", targets: ["DMABufCLI"]),
     ],
     dependencies: [
@@ -15,35 +22,73 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
-        // Kernel uapi (dma-buf, DRM, the module's own header) seen through the C preprocessor:
-        // every ioctl number and uapi struct the Swift code uses comes from here.
+        // C shims: kernel uapi seen through the C preprocessor, so that no ioctl number or uapi
+        // struct is typed by hand in Swift. Library targets import them with `internal import`.
+        // dma-buf, sync_file and friends: linux-libc-dev only.
         .target(name: "CDMABuf"),
+        // The dmabuf_exporter module's own uapi header, kernel/include/uapi/linux/dmabuf_exporter.h.
+        .target(name: "CDMABufExporter"),
+        // DRM, from libdrm-dev's <libdrm/drm.h>.
+        .target(name: "CDMABufDRM"),
+
+        // The core: ownership, mapping, CPU access, metadata. Needs only linux-libc-dev.
         .target(
             name: "DMABuf",
-            dependencies: [
-                "CDMABuf",
-                .product(name: "SystemPackage", package: "swift-system"),
-            ],
-            swiftSettings: [.enableExperimentalFeature("Lifetimes")]
+            dependencies: ["CDMABuf", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: lifetimes + mocking
+        ),
+        // The client of the dmabuf_exporter kernel module.
+        .target(
+            name: "DMABufExporterClient",
+            dependencies: ["DMABuf", "CDMABufExporter", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: mocking
+        ),
+        // DRM devices (vgem and real GPUs): dumb buffers and PRIME import/export.
+        .target(
+            name: "DMABufDRM",
+            dependencies: ["DMABuf", "CDMABufDRM", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: mocking
         ),
         // The `dmabuf` tool. Not named `dmabuf` itself: that would clash with `DMABuf` on
         // case-insensitive file systems and in module names.
         .executableTarget(
             name: "DMABufCLI",
             dependencies: [
-                "DMABuf",
+                "DMABuf", "DMABufExporterClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+
+        // Helpers both test targets share: environment gates, fds of every kind, error and leak checks.
+        .target(
+            name: "DMABufTestSupport",
+            dependencies: [
+                "CDMABuf", "DMABuf", "DMABufExporterClient", "DMABufDRM",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Tests/DMABufTestSupport",
+            swiftSettings: lifetimes + mocking
+        ),
+        // Pure tests: no device needed; they run in parallel, on the host and in the VMs.
         .testTarget(
             name: "DMABufTests",
             dependencies: [
-                "CDMABuf",
-                "DMABuf",
-                "DMABufCLI",
+                "CDMABuf", "CDMABufExporter", "DMABuf", "DMABufExporterClient", "DMABufDRM", "DMABufCLI",
+                "DMABufTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
-            swiftSettings: [.enableExperimentalFeature("Lifetimes")]
+            swiftSettings: lifetimes + mocking
+        ),
+        // Device tests: /dev/dmabuf_exporter and vgem. Serialised; skipped where the devices are
+        // missing, except with DMABUF_VM=1 (the VM runner), where a missing device fails them.
+        .testTarget(
+            name: "DMABufDeviceTests",
+            dependencies: [
+                "CDMABuf", "CDMABufExporter", "DMABuf", "DMABufExporterClient", "DMABufDRM", "DMABufCLI",
+                "DMABufTestSupport",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: lifetimes + mocking
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DMABuf
+import DMABufExporterClient
 import Glibc
 
 /// Allocates a buffer from the exporter and describes it; optionally keeps it alive a while, so
@@ -12,40 +13,47 @@ struct Alloc: AsyncParsableCommand {
     @OptionGroup var options: DeviceOptions
 
     @Option(
-        help: ArgumentHelp("Bytes, rounded up to pages: 4096, 64K, 4MiB, 1G (K/M/G = 1024-based, KB/MB/GB = 1000-based).", valueName: "size"),
+        help: ArgumentHelp(
+            "Bytes, rounded up to pages: 4096, 64K, 4MiB, 1G (K/M/G = 1024-based, KB/MB/GB = 1000-based).",
+            valueName: "size"),
         transform: { text in try ByteCount.parse(text) })
     var size: Int
 
     @Option(help: "The buffer's name (at most 31 bytes are kept).")
     var name: String?
 
-    @Flag(help: "Get a read-only (O_RDONLY) fd.")
+    @Flag(help: "Get a read-only (O_RDONLY) fd instead of a read-write one.")
     var readOnly = false
 
     @Option(help: ArgumentHelp("Keep the buffer alive this many seconds before exiting.", valueName: "seconds"))
     var hold: Double?
 
     func validate() throws {
-        if let hold, !(hold >= 0 && hold.isFinite) { throw ValidationError("--hold takes a number of seconds, 0 or more") }
+        if let hold, !(hold >= 0 && hold.isFinite) {
+            throw ValidationError("--hold takes a number of seconds, 0 or more")
+        }
     }
 
     func run() async throws {
         let device = try options.open()
-        let buffer = try device.allocate(size: size, name: name, readOnly: readOnly)
-        let info = try buffer.info
+        let buffer = try withCommandHints { () throws(DMABufError) in
+            try device.allocate(size: size, name: name, accessMode: readOnly ? .readOnly : .readWrite)
+        }
+        let info = try withCommandHints { () throws(DMABufError) in try buffer.info() }
+        let fd = buffer.withUnsafeDescriptor(\.rawValue)
         let fields = [
-            ("fd", "\(buffer.withUnsafeDescriptor(\.rawValue))"),
-            ("size", ByteCount.describe(info.size)),
-            ("inode", "\(try buffer.identity.inode)"),
+            ("fd", "\(fd)"),
+            ("size", ByteCount.describe(buffer.size)),
+            ("inode", "\(buffer.identity.inode)"),
             ("exporter", info.exporterName),
             ("name", info.name ?? "(none)"),
-            ("access", try buffer.isWritable ? "read-write" : "read-only"),
+            ("access", buffer.isWritable ? "read-write" : "read-only"),
         ]
         for (label, value) in fields {
             print(label + String(repeating: " ", count: 10 - label.count) + value)
         }
         if let hold {
-            print("holding it for \(hold) s: see /proc/\(getpid())/fdinfo/\(buffer.withUnsafeDescriptor(\.rawValue))")
+            print("holding it for \(hold) s: see /proc/\(getpid())/fdinfo/\(fd)")
             try await Task.sleep(for: .seconds(hold))
         }
     }

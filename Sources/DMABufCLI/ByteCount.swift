@@ -4,7 +4,18 @@
 /// (as coreutils reads them). Letters may be in any case.
 enum ByteCount {
     struct ParseError: Error, CustomStringConvertible, Equatable {
+        /// Why the text is not a byte count; tests match this, not the words.
+        enum Reason: Equatable {
+            case empty, negative, notANumber, fraction, unknownUnit, tooLarge
+        }
+
+        var reason: Reason
         var description: String
+
+        init(_ reason: Reason, _ description: String) {
+            self.reason = reason
+            self.description = description
+        }
     }
 
     static let units: [(suffixes: [String], multiplier: Int)] = [
@@ -19,35 +30,37 @@ enum ByteCount {
 
     static func parse(_ text: String) throws(ParseError) -> Int {
         let trimmed = text.trimmingSpaces()
-        guard !trimmed.isEmpty else { throw ParseError(description: "expected a size, \(examples)") }
-        if trimmed.hasPrefix("-") { throw ParseError(description: "a size cannot be negative") }
+        guard !trimmed.isEmpty else { throw ParseError(.empty, "expected a size, \(examples)") }
+        if trimmed.hasPrefix("-") { throw ParseError(.negative, "a size cannot be negative") }
         let digits = trimmed.prefix(while: \.isASCIIDigit)
         let unit = trimmed[digits.endIndex...].trimmingSpaces()
         guard !digits.isEmpty else {
-            throw ParseError(description: "expected a number, \(examples)")
+            throw ParseError(.notANumber, "expected a number, \(examples)")
         }
         if unit.first == "." || unit.first == "," {
-            throw ParseError(description: "only whole numbers are supported; use a smaller unit (1536K, not 1.5M)")
+            throw ParseError(.fraction, "only whole numbers are supported; use a smaller unit (1536K, not 1.5M)")
         }
         // ASCII only: uppercased() maps some other letters to ASCII ones ("ı" to "I").
         guard unit.allSatisfy(\.isASCII),
             let multiplier = units.first(where: { $0.suffixes.contains(unit.uppercased()) })?.multiplier
         else {
             throw ParseError(
-                description: "unknown unit '\(unit)'; use B, K/KiB, M/MiB, G/GiB, T/TiB "
+                .unknownUnit,
+                "unknown unit '\(unit)'; use B, K/KiB, M/MiB, G/GiB, T/TiB "
                     + "(powers of 1024) or KB, MB, GB, TB (powers of 1000)")
         }
-        guard let count = Int(digits) else { throw ParseError(description: "too large") }
+        guard let count = Int(digits) else { throw ParseError(.tooLarge, "too large") }
         let (bytes, overflow) = count.multipliedReportingOverflow(by: multiplier)
-        guard !overflow else { throw ParseError(description: "too large") }
+        guard !overflow else { throw ParseError(.tooLarge, "too large") }
         return bytes
     }
 
     /// `bytes` for people: "4194304 bytes (4 MiB)", "4096 bytes", "1536 bytes (1.5 KiB)".
     static func describe(_ bytes: Int) -> String {
         var text = "\(bytes) bytes"
-        guard let (suffix, unit) = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
-            .first(where: { bytes >= $0.1 })
+        guard
+            let (suffix, unit) = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+                .first(where: { bytes >= $0.1 })
         else { return text }
         let tenths = bytes / unit * 10 + (bytes % unit * 10 + unit / 2) / unit
         text += " (\(tenths / 10)\(tenths % 10 == 0 ? "" : ".\(tenths % 10)") \(suffix))"

@@ -1,5 +1,7 @@
 import ArgumentParser
 import DMABuf
+import DMABufExporterClient
+import SystemPackage
 
 @main
 struct DMABufCommand: AsyncParsableCommand {
@@ -13,9 +15,39 @@ struct DMABufCommand: AsyncParsableCommand {
 /// The exporter device, for every subcommand that talks to it.
 struct DeviceOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The exporter device.", valueName: "path"))
-    var device = DMABufExporter.defaultPath
+    var device = DMABufExporter.defaultPath.string
 
     func open() throws -> DMABufExporter {
-        try DMABufExporter(path: device)
+        try withCommandHints { () throws(DMABufError) in try DMABufExporter(path: FilePath(device)) }
+    }
+}
+
+/// A library error with what this repository's tools add: how to get the module and access to it.
+struct CommandError: Error, CustomStringConvertible {
+    var error: DMABufError
+
+    var description: String {
+        var text = error.description
+        switch error.code {
+        case .deviceMissing:
+            text +=
+                ". In a swift-dmabuf checkout, build and load it for the running kernel with "
+                + "`make -C kernel && sudo insmod kernel/dmabuf_exporter.ko`, or run `make demo` to try it in a VM"
+        case .permissionDenied where error.operation == "open":
+            text +=
+                ". Run as root, or install the udev rule (`sudo make install-udev` in a swift-dmabuf "
+                + "checkout) and join the dmabuf group"
+        default: break
+        }
+        return text
+    }
+}
+
+/// Runs `body`, adding the command's hints to a library error.
+func withCommandHints<R: ~Copyable>(_ body: () throws(DMABufError) -> R) throws(CommandError) -> R {
+    do {
+        return try body()
+    } catch {
+        throw CommandError(error: error)
     }
 }

@@ -1,12 +1,14 @@
 import ArgumentParser
 import DMABuf
+import DMABufExporterClient
 
 /// The seed article's scenario through the Swift API: get the shared buffer's fd, map it, read the
 /// kernel's text, write our own, and have the kernel read it back through the device.
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the dma-buf article's demo against the exporter module.",
-        discussion: "Exits 0 only if the kernel reads back, through the device, the text written through the dma-buf mapping."
+        discussion:
+            "Exits 0 only if the kernel reads back, through the device, the text written through the dma-buf mapping."
     )
 
     @OptionGroup var options: DeviceOptions
@@ -17,25 +19,38 @@ struct Demo: ParsableCommand {
     func run() throws {
         let device = try options.open()
         print("Opened \(device.path)")
+        do {
+            try scenario(device)
+        } catch let error as DMABufError {
+            throw CommandError(error: error)
+        }
+    }
 
+    private func scenario(_ device: borrowing DMABufExporter) throws {
         let buffer = try device.sharedBuffer()
+        let exporter = try buffer.info().exporterName
         let fd = buffer.withUnsafeDescriptor(\.rawValue)
-        print("Received DMA-BUF FD: \(fd) (\(try buffer.identity), \(try buffer.size) bytes, exporter \(try buffer.exporterName))")
+        print("Received DMA-BUF FD: \(fd) (\(buffer.identity), \(buffer.size) bytes, exporter \(exporter))")
 
         var mapping = try buffer.map()
-        let address = mapping.withUnsafeBytes { $0.baseAddress! }
-        print("DMA-BUF mapped successfully at address: \(address) (\(mapping.count) bytes, \(mapping.isWritable ? "read-write" : "read-only"))")
-        print("DMA-BUF: \(try mapping.withCPUAccess(.read) { $0.withUnsafeBytes(Self.cString) })")
+        let address = mapping.unsynchronizedBytes.withUnsafeBytes { $0.baseAddress! }
+        let access = mapping.isWritable ? "read-write" : "read-only"
+        print("DMA-BUF mapped successfully at address: \(address) (\(mapping.count) bytes, \(access))")
+        print("DMA-BUF: \(try read(mapping))")
 
         print("Writing to DMA-BUF: \(text)")
         let written = Array(text.utf8) + [0]
         guard written.count <= mapping.count else {
-            throw ValidationError("The text has \(written.count - 1) bytes; the buffer holds \(mapping.count - 1) and a NUL")
+            throw DMABufError(
+                .limitExceeded, operation: "write", target: "the shared buffer",
+                hint: "The text has \(written.count - 1) bytes; the buffer holds \(mapping.count - 1) and a NUL")
         }
-        try mapping.withCPUAccess(.write) { mapping in
-            mapping.withUnsafeMutableBytes { $0.copyBytes(from: written) }
+        try mapping.withCPUAccess(.write) { bytes in
+            for (offset, byte) in written.enumerated() {
+                bytes.storeBytes(of: byte, toByteOffset: offset, as: UInt8.self)
+            }
         }
-        print("DMA-BUF: \(try mapping.withCPUAccess(.read) { $0.withUnsafeBytes(Self.cString) })")
+        print("DMA-BUF: \(try read(mapping))")
 
         let kernelText = try device.readShared()
         print("Kernel reads through \(device.path): \(kernelText)")
@@ -46,8 +61,10 @@ struct Demo: ParsableCommand {
         print("OK: the kernel sees what user space wrote through the dma-buf")
     }
 
-    /// The bytes up to the first NUL, as UTF-8.
-    static func cString(_ bytes: UnsafeRawBufferPointer) -> String {
-        String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+    /// The mapping's bytes up to the first NUL, as UTF-8, read inside a CPU read bracket.
+    private func read(_ mapping: borrowing DMABuffer.Mapping) throws -> String {
+        try mapping.withCPUAccess(.read) { bytes in
+            bytes.withUnsafeBytes { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        }
     }
 }

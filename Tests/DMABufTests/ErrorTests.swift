@@ -1,49 +1,92 @@
+import DMABuf
+import DMABufExporterClient
+import DMABufTestSupport
 import SystemPackage
 import Testing
 
-@testable import DMABuf
+@testable import DMABufCLI
 
-extension DMABufTests {
-    @Suite struct ErrorDescriptions {
-        @Test func operationTargetErrnoAndHint() {
-            let error = DMABufError(.fileTooLarge, operation: "ALLOC ioctl", target: "/dev/dmabuf_exporter", hint: "Too big")
-            #expect(error.description == "ALLOC ioctl on /dev/dmabuf_exporter: File too large [EFBIG]. Too big")
-            #expect(error.errnoName == "EFBIG")
-        }
+@Suite struct ErrorDescriptions {
+    @Test func kernelErrorReadsOperationTargetErrnoAndHint() {
+        let error = DMABufError(
+            errno: .fileTooLarge, operation: "ALLOC ioctl", target: "/dev/dmabuf_exporter", hint: "Too big")
+        #expect(error.description == "ALLOC ioctl on /dev/dmabuf_exporter: File too large [EFBIG]. Too big")
+        #expect(error.errnoName == "EFBIG")
+        #expect(error.code == .limitExceeded)
+    }
 
-        @Test func withoutTargetOrHint() {
-            #expect(DMABufError(.interrupted, operation: "read").description == "read: Interrupted system call [EINTR]")
-        }
+    @Test func libraryErrorHasNoErrno() {
+        let error = DMABufError(.notADMABuf, operation: "adopt as dma-buf", target: "fd 7 (/dev/null)")
+        #expect(error.errno == nil && error.errnoName == nil)
+        #expect(error.description == "adopt as dma-buf on fd 7 (/dev/null): not a dma-buf")
+    }
 
-        @Test func unknownErrnoHasANumber() {
-            #expect(DMABufError(Errno(rawValue: 4242), operation: "x").errnoName == "errno 4242")
-        }
+    @Test func withoutTargetOrHint() {
+        #expect(
+            DMABufError(errno: .interrupted, operation: "read").description == "read: Interrupted system call [EINTR]")
+    }
 
-        @Test func missingDeviceSaysHowToLoadTheModule() {
-            let error = expectError(.noSuchFileOrDirectory) { try DMABufExporter(path: "/nonexistent/dmabuf_exporter") }
-            let text = error?.description ?? ""
-            #expect(text.hasPrefix("open on /nonexistent/dmabuf_exporter: No such file or directory [ENOENT]"))
-            #expect(text.contains("module is not loaded"))
-            #expect(text.contains("sudo insmod kernel/dmabuf_exporter.ko"))
-            #expect(text.contains("make demo"))
-        }
+    @Test func unknownErrnoHasANumber() {
+        #expect(DMABufError(errno: Errno(rawValue: 4242), operation: "x").errnoName == "errno 4242")
+        #expect(DMABufError(errno: Errno(rawValue: 4242), operation: "x").code == .other)
+    }
 
-        @Test func forbiddenDeviceSaysItIsAPermissionProblem() throws {
-            // Tests run as root, whom mode 0600 does not stop: check the hint open's EACCES gets.
-            let hint = try #require(DMABufExporter.openHint(.permissionDenied))
-            #expect(hint.contains("permission problem") && hint.contains("0600"))
-        }
+    @Test(arguments: [
+        (Errno.badFileDescriptor, DMABufError.Code.badDescriptor), (.permissionDenied, .permissionDenied),
+        (.notPermitted, .permissionDenied), (.noSuchFileOrDirectory, .deviceMissing),
+        (.operationNotSupportedByDevice, .deviceMissing), (.invalidArgument, .invalidArgument),
+        (.noMemory, .outOfMemory), (.fileTooLarge, .limitExceeded), (.diskQuotaExceeded, .limitExceeded),
+        (.noSpace, .limitExceeded), (.tooManyOpenFiles, .limitExceeded), (.inappropriateIOCTLForDevice, .unsupported),
+        (.resourceBusy, .busy), (.resourceTemporarilyUnavailable, .busy), (.ioError, .other),
+    ])
+    func codeOfAnErrno(errno: Errno, code: DMABufError.Code) {
+        #expect(DMABufError.Code(errno) == code)
+    }
 
-        @Test func wrongDeviceSaysSo() throws {
-            let error = expectError(.inappropriateIOCTLForDevice) {
-                try DMABufExporter(path: "/dev/null").allocate(size: 4096)
-            }
-            #expect(error?.description.hasPrefix("ALLOC ioctl on /dev/null: Inappropriate ioctl for device [ENOTTY]. This is not the dmabuf_exporter device") == true)
-        }
+    @Test func codesAreDistinct() {
+        let codes: [DMABufError.Code] = [
+            .notADMABuf, .permissionDenied, .limitExceeded, .deviceMissing, .invalidArgument, .badDescriptor,
+            .outOfMemory, .unsupported, .busy, .malformedInput, .badResponse, .other,
+        ]
+        #expect(Set(codes).count == codes.count)
+        #expect(Set(codes.map(\.description)).count == codes.count)
+    }
 
-        @Test func negativeSizeIsRefusedBeforeTheKernel() {
-            let error = expectError(.invalidArgument) { try DMABufExporter(path: "/dev/null").allocate(size: -1) }
-            #expect(error?.hint == "The size -1 is negative")
+    @Test func missingDeviceSaysTheModuleIsNotLoaded() {
+        let error = expectError(.deviceMissing, .kernel(.noSuchFileOrDirectory)) {
+            try DMABufExporter(path: "/nonexistent/dmabuf_exporter")
         }
+        #expect(error?.hint?.contains("module is not loaded") == true)
+        #expect(error?.description.contains("make") == false, "library hints name no make targets")
+        // the command adds where to get the module
+        let command = error.map { CommandError(error: $0).description } ?? ""
+        #expect(command.hasPrefix(error?.description ?? "?"))
+        #expect(command.contains("sudo insmod kernel/dmabuf_exporter.ko") && command.contains("make demo"))
+    }
+
+    @Test func forbiddenDeviceSaysItIsAPermissionProblem() throws {
+        // Tests run as root, whom mode 0600 does not stop: inject the EACCES.
+        let mock = SyscallMock { $0.name == "open" ? .fail(.permissionDenied) : .passThrough }
+        let error = expectError(.permissionDenied, .kernel(.permissionDenied), mock: mock) {
+            try DMABufExporter(path: "/dev/null")
+        }
+        #expect(error?.hint?.contains("permission problem") == true)
+        #expect(error?.description.contains("make") == false)
+        #expect(error.map { CommandError(error: $0).description }?.contains("make install-udev") == true)
+    }
+
+    @Test func wrongDeviceIsUnsupported() throws {
+        let error = expectError(.unsupported, .kernel(.inappropriateIOCTLForDevice)) {
+            try DMABufExporter(path: "/dev/null").allocate(size: 4096)
+        }
+        #expect(error?.operation == "ALLOC ioctl" && error?.target == "/dev/null")
+    }
+
+    @Test func negativeSizeIsRefusedBeforeTheKernel() {
+        let mock = SyscallMock()
+        expectError(.invalidArgument, .libraryMade, mock: mock) {
+            try DMABufExporter(path: "/dev/null").allocate(size: -1)
+        }
+        #expect(mock.calls("ioctl").isEmpty)
     }
 }

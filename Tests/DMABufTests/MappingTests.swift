@@ -1,128 +1,161 @@
 import CDMABuf
+import DMABuf
+import DMABufTestSupport
 import Glibc
 import Synchronization
 import SystemPackage
 import Testing
 
-@testable import DMABuf
+struct Boom: Error {}
 
-/// Stands in for DMA_BUF_IOCTL_SYNC, which a memfd does not have: records the flags, and fails
-/// with `failure` the call numbered `failingCall` (0-based).
-final class FakeSync: Sendable {
-    let calls = Mutex<[UInt64]>([])
-    let failingCall: Int?
-    let failure: Errno
-
-    init(failingCall: Int? = nil, with failure: Errno = .invalidArgument) {
-        (self.failingCall, self.failure) = (failingCall, failure)
-    }
-
-    var flags: [UInt64] { calls.withLock { $0 } }
-
-    func synchronizer() -> DMABufferMapping.Synchronizer {
-        { _, flags in
-            self.calls.withLock { calls in
-                calls.append(flags)
-                return calls.count - 1 == self.failingCall ? .failure(self.failure) : .success(())
-            }
-        }
+/// A mock that stands in for DMA_BUF_IOCTL_SYNC, which a memfd does not have: answers each SYNC
+/// with the next of `answers` (success once they run out) and passes every other call through.
+func fakeSync(_ answers: [Errno?] = []) -> SyscallMock {
+    let remaining = Mutex(answers)
+    return SyscallMock { call in
+        guard call.name == "ioctl", call.request == syncRequest else { return .passThrough }
+        let answer = remaining.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+        return answer.map { .fail($0) } ?? .succeed(0)
     }
 }
 
-let syncStart = CDMABuf_DMA_BUF_SYNC_START(), syncEnd = CDMABuf_DMA_BUF_SYNC_END()
-let syncRead = CDMABuf_DMA_BUF_SYNC_READ(), syncWrite = CDMABuf_DMA_BUF_SYNC_WRITE()
+/// The SYNC flags the library asked for (injected answers included, retries too).
+func syncFlags(_ mock: SyscallMock) -> [UInt64] {
+    mock.calls("ioctl").filter { $0.call.request == syncRequest }.compactMap(\.call.argument)
+}
 
-struct Boom: Error {}
+/// The mapping and its CPU-access bracket, on a memfd.
+@Suite struct MemfdMapping {
+    let page = Sys.pageSize
 
-extension DMABufTests {
-    /// The mapping and its CPU-access bracket, on a memfd.
-    @Suite struct MemfdMapping {
-        let page = Sys.pageSize
+    @Test func unsynchronizedViewsShareTheMemory() throws {
+        var mapping = try memfdBuffer(size: 2 * page).map()
+        #expect(mapping.count == 2 * page && mapping.offset == 0 && mapping.isWritable)
+        var bytes = mapping.unsynchronizedMutableBytes
+        bytes.storeBytes(of: 0xAB, toByteOffset: page + 1, as: UInt8.self)
+        #expect(mapping.unsynchronizedBytes.unsafeLoad(fromByteOffset: page + 1, as: UInt8.self) == 0xAB)
+    }
 
-        func map(size: Int, range: Range<Int>? = nil, readOnly: Bool = false, sync: FakeSync = FakeSync()) throws -> DMABufferMapping {
-            try DMABufferMapping(owning: makeMemfd(size: size, readOnly: readOnly), range: range, synchronizer: sync.synchronizer())
+    @Test func rangeStartsAtItsOffset() throws {
+        let buffer = try memfdBuffer(size: 3 * page)
+        try buffer.withUnsafeDescriptor { fd in
+            _ = try fd.writeAll(toAbsoluteOffset: Int64(2 * page), "page two".utf8)
         }
+        let mapping = try buffer.map(2 * page..<3 * page)
+        #expect(mapping.offset == 2 * page && mapping.count == page)
+        #expect(cString(mapping.unsynchronizedBytes) == "page two")
+    }
 
-        @Test func wholeBufferViewsShareTheMemory() throws {
-            var mapping = try map(size: 2 * page)
-            #expect(mapping.count == 2 * page && mapping.offset == 0 && mapping.isWritable)
-            var bytes = mapping.mutableBytes
-            bytes.storeBytes(of: 0xAB, toByteOffset: page + 1, as: UInt8.self)
-            #expect(mapping.bytes.unsafeLoad(fromByteOffset: page + 1, as: UInt8.self) == 0xAB)
-            mapping.withUnsafeMutableBytes { $0[0] = 0x11 }
-            #expect(mapping.withUnsafeBytes { $0[0] } == 0x11)
+    @Test func refusesRangesOutsideTheBufferBeforeMmap() throws {
+        let buffer = try memfdBuffer(size: 2 * page)
+        for range in [1..<page, 0..<0, 0..<3 * page, -page..<page, page..<3 * page] {
+            let mock = SyscallMock()
+            expectError(.invalidArgument, .libraryMade, "\(range)", mock: mock) { try buffer.map(range) }
+            #expect(mock.records.isEmpty, "no system call for \(range)")
         }
+    }
 
-        @Test func rangeStartsAtItsOffset() throws {
-            let fd = try makeMemfd(size: 3 * page)
-            _ = try "page two".utf8.withContiguousStorageIfAvailable { try fd.writeAll(toAbsoluteOffset: Int64(2 * page), $0) }
-            let mapping = try DMABufferMapping(owning: fd, range: 2 * page..<3 * page)
-            #expect(mapping.offset == 2 * page && mapping.count == page)
-            #expect(mapping.withUnsafeBytes(cString) == "page two")
+    @Test func readOnlyFdGivesReadOnlyMappingThatRefusesWriteAccess() throws {
+        var mapping = try memfdBuffer(size: page, accessMode: .readOnly).map()
+        let writable = mapping.isWritable
+        #expect(!writable)
+        let mock = fakeSync()
+        for access in [DMABuffer.CPUWriteAccess.write, .readWrite] {
+            expectError(.permissionDenied, .libraryMade, mock: mock) { try mapping.withCPUAccess(access) { _ in } }
         }
+        #expect(syncFlags(mock).isEmpty, "refused before any ioctl")
+        let first = try mock.run { try mapping.withCPUAccess(.read) { $0.unsafeLoad(as: UInt8.self) } }
+        #expect(first == 0)
+        #expect(syncFlags(mock) == [syncStart | syncRead, syncEnd | syncRead])
+    }
 
-        @Test func refusesBadRangesAndLeaksNothing() throws {
-            let before = openDescriptorCount()
-            for range in [1..<page, 0..<0, 0..<3 * page, -page..<page, page..<3 * page] {
-                let error = expectError(.invalidArgument) { try map(size: 2 * page, range: range) }
-                #expect(error?.hint?.contains("page boundary") == true)
+    @Test func writeOnlyFdCannotBeMapped() throws {
+        let buffer = try memfdBuffer(size: page, accessMode: .writeOnly)
+        #expect(buffer.accessMode == .writeOnly && !buffer.isWritable)
+        expectError(.permissionDenied, .libraryMade) { try buffer.map() }
+    }
+
+    @Test func readBracketGivesTheBytes() throws {
+        var mapping = try memfdBuffer(size: page).map()
+        var view = mapping.unsynchronizedMutableBytes
+        view.storeBytes(of: 0x42, toByteOffset: 7, as: UInt8.self)
+        let mock = fakeSync()
+        let (byte, count) = try mock.run {
+            try mapping.withCPUAccess(.read) { bytes in
+                (bytes.unsafeLoad(fromByteOffset: 7, as: UInt8.self), bytes.byteCount)
             }
-            #expect(openDescriptorCount() == before)
         }
+        #expect(byte == 0x42 && count == page)
+    }
 
-        @Test func emptyFileCannotBeMapped() {
-            expectError(.invalidArgument) { try map(size: 0) }
-        }
-
-        @Test func readOnlyFdGivesReadOnlyMapping() throws {
-            let sync = FakeSync()
-            var mapping = try map(size: page, readOnly: true, sync: sync)
-            let writable = mapping.isWritable
-            #expect(!writable)
-            for access in [CPUAccess.write, .readWrite] {
-                let error = expectError(.permissionDenied) { try mapping.withCPUAccess(access) { _ in } }
-                #expect(error?.description.contains("read-only") == true)
+    @Test(arguments: [(DMABuffer.CPUWriteAccess.write, syncWrite), (.readWrite, syncRead | syncWrite)])
+    func writeBracketsBodyWithStartAndEnd(access: DMABuffer.CPUWriteAccess, direction: UInt64) throws {
+        var mapping = try memfdBuffer(size: page).map()
+        let mock = fakeSync()
+        let seen = try mock.run {
+            try mapping.withCPUAccess(access) { bytes in
+                bytes.storeBytes(of: 0x5A, toByteOffset: page - 1, as: UInt8.self)
+                return syncFlags(mock)
             }
-            #expect(sync.flags.isEmpty, "refused before any ioctl")
-            #expect(try mapping.withCPUAccess(.read) { $0.withUnsafeBytes { $0[0] } } == 0)
-            #expect(sync.flags == [syncStart | syncRead, syncEnd | syncRead])
         }
+        #expect(seen == [syncStart | direction])
+        #expect(syncFlags(mock) == [syncStart | direction, syncEnd | direction])
+        #expect(mapping.unsynchronizedBytes.unsafeLoad(fromByteOffset: page - 1, as: UInt8.self) == 0x5A)
+    }
 
-        @Test(arguments: [(CPUAccess.read, syncRead), (.write, syncWrite), (.readWrite, syncRead | syncWrite)])
-        func bracketsBodyWithStartAndEnd(access: CPUAccess, direction: UInt64) throws {
-            let sync = FakeSync()
-            var mapping = try map(size: page, sync: sync)
-            let seen = try mapping.withCPUAccess(access) { _ in sync.flags }
-            #expect(seen == [syncStart | direction])
-            #expect(sync.flags == [syncStart | direction, syncEnd | direction])
-        }
+    @Test func endsEvenWhenTheBodyThrows() throws {
+        var mapping = try memfdBuffer(size: page).map()
+        let mock = fakeSync([nil, .invalidArgument])  // END fails too: the body's error wins
+        #expect(throws: Boom.self) { try mock.run { try mapping.withCPUAccess(.write) { _ in throw Boom() } } }
+        #expect(syncFlags(mock) == [syncStart | syncWrite, syncEnd | syncWrite])
+    }
 
-        @Test func endsEvenWhenTheBodyThrows() throws {
-            let sync = FakeSync(failingCall: 1)  // END fails too: the body's error wins
-            var mapping = try map(size: page, sync: sync)
-            #expect(throws: Boom.self) { try mapping.withCPUAccess(.write) { _ in throw Boom() } }
-            #expect(sync.flags == [syncStart | syncWrite, syncEnd | syncWrite])
+    @Test func failedStartSkipsBodyAndEnd() throws {
+        let mapping = try memfdBuffer(size: page).map()
+        let mock = fakeSync([.noMemory])
+        var ran = false
+        let error = expectError(.outOfMemory, .kernel(.noMemory), mock: mock) {
+            try mapping.withCPUAccess(.read) { _ in ran = true }
         }
+        #expect(!ran && syncFlags(mock).count == 1)
+        #expect(error?.operation == "DMA_BUF_IOCTL_SYNC(START, READ)")
+    }
 
-        @Test func failedStartSkipsBodyAndEnd() throws {
-            let sync = FakeSync(failingCall: 0, with: .noMemory)
-            var mapping = try map(size: page, sync: sync)
-            var ran = false
-            let error = expectError(.noMemory) { try mapping.withCPUAccess(.read) { _ in ran = true } }
-            #expect(!ran && sync.flags.count == 1)
-            #expect(error?.operation == "DMA_BUF_IOCTL_SYNC(START, READ)")
+    @Test func failedEndIsReported() throws {
+        var mapping = try memfdBuffer(size: page).map()
+        let mock = fakeSync([nil, .invalidArgument])
+        let error = expectError(.invalidArgument, .kernel(.invalidArgument), mock: mock) {
+            try mapping.withCPUAccess(.readWrite) { _ in 1 }
         }
+        #expect(error?.operation == "DMA_BUF_IOCTL_SYNC(END, RW)")
+    }
 
-        @Test func failedEndIsReported() throws {
-            var mapping = try map(size: page, sync: FakeSync(failingCall: 1))
-            let error = expectError(.invalidArgument) { try mapping.withCPUAccess(.readWrite) { _ in 1 } }
-            #expect(error?.operation == "DMA_BUF_IOCTL_SYNC(END, RW)")
-        }
+    /// SYNC waits for fences and can be interrupted (EINTR) or asked to come back (EAGAIN):
+    /// both are retried, START and END alike, and the body runs once.
+    @Test func startAndEndRetryEINTRAndEAGAIN() throws {
+        var mapping = try memfdBuffer(size: page).map()
+        let mock = fakeSync([.interrupted, .resourceTemporarilyUnavailable, nil, .interrupted, .interrupted])
+        var runs = 0
+        try mock.run { try mapping.withCPUAccess(.write) { _ in runs += 1 } }
+        #expect(runs == 1)
+        let start = syncStart | syncWrite
+        let end = syncEnd | syncWrite
+        #expect(syncFlags(mock) == [start, start, start, end, end, end])
+    }
 
-        @Test func realSyncIoctlOnAMemfdIsRefused() throws {
-            var mapping = try DMABufferMapping(owning: makeMemfd(size: page), range: nil)
-            let error = expectError(.inappropriateIOCTLForDevice) { try mapping.withCPUAccess(.read) { _ in } }
-            #expect(error?.description.hasPrefix("DMA_BUF_IOCTL_SYNC(START, READ) on mapping of dma-buf fd") == true)
+    @Test func otherSyncErrorsAreNotRetried() throws {
+        let mapping = try memfdBuffer(size: page).map()
+        let mock = fakeSync([.resourceBusy])
+        expectError(.busy, .kernel(.resourceBusy), mock: mock) { try mapping.withCPUAccess(.read) { _ in } }
+        #expect(syncFlags(mock).count == 1)
+    }
+
+    @Test func realSyncIoctlOnAMemfdIsUnsupported() throws {
+        let mapping = try memfdBuffer(size: page).map()
+        let error = expectError(.unsupported, .kernel(.inappropriateIOCTLForDevice)) {
+            try mapping.withCPUAccess(.read) { _ in }
         }
+        #expect(error?.operation == "DMA_BUF_IOCTL_SYNC(START, READ)")
+        #expect(error?.target?.hasPrefix("mapping of dma-buf fd") == true)
     }
 }

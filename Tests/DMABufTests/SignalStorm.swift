@@ -15,7 +15,8 @@ func withSignalStorm<R>(_ body: () throws -> R) rethrows -> (result: R, signals:
     sigaction(SIGUSR1, &action, &previous)
     defer { sigaction(SIGUSR1, &previous, nil) }
     // Test runners run tests on worker threads that block most signals: let SIGUSR1 in.
-    var unblock = sigset_t(), previousMask = sigset_t()
+    var unblock = sigset_t()
+    var previousMask = sigset_t()
     sigemptyset(&unblock)
     sigaddset(&unblock, SIGUSR1)
     pthread_sigmask(SIG_UNBLOCK, &unblock, &previousMask)
@@ -24,14 +25,17 @@ func withSignalStorm<R>(_ body: () throws -> R) rethrows -> (result: R, signals:
     let storm = SignalStorm(target: pthread_self())
     var sender = pthread_t()
     let context = Unmanaged.passRetained(storm).toOpaque()
-    precondition(pthread_create(&sender, nil, { context in
-        let storm = Unmanaged<SignalStorm>.fromOpaque(context!).takeRetainedValue()
-        while !storm.stop.load(ordering: .relaxed) {
-            pthread_kill(storm.target, SIGUSR1)
-            usleep(20)
-        }
-        return nil
-    }, context) == 0)
+    precondition(
+        pthread_create(
+            &sender, nil,
+            { context in
+                let storm = Unmanaged<SignalStorm>.fromOpaque(context!).takeRetainedValue()
+                while !storm.stop.load(ordering: .relaxed) {
+                    pthread_kill(storm.target, SIGUSR1)
+                    usleep(20)
+                }
+                return nil
+            }, context) == 0)
     defer {
         storm.stop.store(true, ordering: .relaxed)
         pthread_join(sender, nil)

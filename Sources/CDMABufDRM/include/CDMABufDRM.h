@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kernel's DRM uapi, as libdrm-dev ships it in <libdrm/drm.h> (the same
+ * header the C tests use). Ioctl numbers as functions, as in CDMABuf.h.
+ */
+#ifndef CDMABUF_DRM_H
+#define CDMABUF_DRM_H
+
+#include <fcntl.h>
+
+#if __has_include(<libdrm/drm.h>)
+#include <libdrm/drm.h>
+#else
+#error "DRM uapi headers not found: install libdrm-dev"
+#endif
+
+static inline unsigned long CDMABufDRM_DRM_IOCTL_VERSION(void) { return DRM_IOCTL_VERSION; }
+static inline unsigned long CDMABufDRM_DRM_IOCTL_GEM_CLOSE(void) { return DRM_IOCTL_GEM_CLOSE; }
+static inline unsigned long CDMABufDRM_DRM_IOCTL_MODE_CREATE_DUMB(void) { return DRM_IOCTL_MODE_CREATE_DUMB; }
+static inline unsigned long CDMABufDRM_DRM_IOCTL_PRIME_HANDLE_TO_FD(void) { return DRM_IOCTL_PRIME_HANDLE_TO_FD; }
+static inline unsigned long CDMABufDRM_DRM_IOCTL_PRIME_FD_TO_HANDLE(void) { return DRM_IOCTL_PRIME_FD_TO_HANDLE; }
+static inline unsigned int CDMABufDRM_DRM_CLOEXEC(void) { return DRM_CLOEXEC; }
+static inline unsigned int CDMABufDRM_DRM_RDWR(void) { return DRM_RDWR; }
+
+#endif /* CDMABUF_DRM_H */

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The dmabuf_exporter module's uapi, from its one definition in
+ * kernel/include/uapi/linux/dmabuf_exporter.h (linked here as
+ * linux/dmabuf_exporter.h). Ioctl numbers as functions, as in CDMABuf.h.
+ */
+#ifndef CDMABUF_EXPORTER_H
+#define CDMABUF_EXPORTER_H
+
+#include <linux/dmabuf_exporter.h>
+
+static inline unsigned long CDMABufExporter_DMABUF_EXPORTER_IOC_GET_SHARED_FD(void)
+{
+	return DMABUF_EXPORTER_IOC_GET_SHARED_FD;
+}
+
+static inline unsigned long CDMABufExporter_DMABUF_EXPORTER_IOC_ALLOC(void)
+{
+	return DMABUF_EXPORTER_IOC_ALLOC;
+}
+
+#endif /* CDMABUF_EXPORTER_H */

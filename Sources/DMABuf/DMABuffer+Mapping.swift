@@ -1,0 +1,171 @@
+internal import CDMABuf
+import Glibc
+import SystemPackage
+
+extension DMABuffer {
+    /// Read access by the CPU, for ``Mapping/withCPUAccess(_:_:)-(CPUReadAccess,_)``: the body
+    /// gets a `RawSpan`.
+    public struct CPUReadAccess: Hashable, Sendable, CustomStringConvertible {
+        /// The CPU reads the buffer (DMA_BUF_SYNC_READ).
+        public static let read = CPUReadAccess()
+
+        private init() {}
+
+        /// "READ".
+        public var description: String { "READ" }
+
+        var syncFlags: UInt64 { CDMABuf_DMA_BUF_SYNC_READ() }
+    }
+
+    /// Write access by the CPU, for ``Mapping/withCPUAccess(_:_:)-(CPUWriteAccess,_)``: the
+    /// body gets an `inout MutableRawSpan`.
+    public struct CPUWriteAccess: Hashable, Sendable, CustomStringConvertible {
+        private let reads: Bool
+
+        private init(reads: Bool) {
+            self.reads = reads
+        }
+
+        /// The CPU writes the buffer (DMA_BUF_SYNC_WRITE).
+        public static let write = CPUWriteAccess(reads: false)
+        /// The CPU reads and writes the buffer (DMA_BUF_SYNC_RW).
+        public static let readWrite = CPUWriteAccess(reads: true)
+
+        /// "WRITE" or "RW".
+        public var description: String { reads ? "RW" : "WRITE" }
+
+        var syncFlags: UInt64 { CDMABuf_DMA_BUF_SYNC_WRITE() | (reads ? CDMABuf_DMA_BUF_SYNC_READ() : 0) }
+    }
+
+    /// A shared memory mapping of a dma-buf, or of a page-aligned part of it, unmapped when the
+    /// value goes away. It keeps its own fd for the buffer, so it outlives the ``DMABuffer`` it
+    /// came from.
+    ///
+    /// Touch the bytes inside ``withCPUAccess(_:_:)-(CPUReadAccess,_)`` or
+    /// ``withCPUAccess(_:_:)-(CPUWriteAccess,_)``, which tell the exporter (DMA_BUF_IOCTL_SYNC)
+    /// so that caches and devices agree with what the CPU sees. The body gets a view of the
+    /// bytes that matches the access, never the mapping itself.
+    ///
+    /// A dma-buf is shared memory: other processes and devices may write it at any time, so the
+    /// bytes under a `RawSpan` of a mapping can change while you read them. Read each value once
+    /// and check what you read, rather than assuming two reads agree.
+    ///
+    /// Sendable because it is the only owner of its mapping: sending it moves the mapping to
+    /// another task, and its mutable views need exclusive (`mutating`) access.
+    public struct Mapping: ~Copyable, @unchecked Sendable {
+        private let owned: OwnedDescriptor
+        private let base: UnsafeMutableRawPointer
+        /// Bytes mapped.
+        public let count: Int
+        /// Where the mapping starts in the buffer.
+        public let offset: Int
+        /// False for a mapping of a read-only fd: its pages are mapped PROT_READ only.
+        public let isWritable: Bool
+
+        /// Maps `range` of the buffer `descriptor`, which the mapping takes over, closing it even
+        /// on failure. The caller has checked the range.
+        package init(owning descriptor: FileDescriptor, range: Range<Int>, writable: Bool) throws(DMABufError) {
+            let owned = OwnedDescriptor(descriptor)  // closes it if mapping fails
+            self.base = try Sys.mmap(
+                descriptor, count: range.count, offset: range.lowerBound,
+                protection: writable ? PROT_READ | PROT_WRITE : PROT_READ
+            ).get("mmap \(range)", on: "dma-buf fd \(descriptor.rawValue)")
+            self.count = range.count
+            self.offset = range.lowerBound
+            self.isWritable = writable
+            self.owned = owned
+        }
+
+        deinit {
+            _ = Sys.munmap(base, count: count)
+        }
+
+        // MARK: CPU access
+
+        /// Runs `body` with the mapped bytes, between DMA_BUF_IOCTL_SYNC START and END for reading.
+        ///
+        /// END is issued whenever START succeeded, also when `body` throws. EINTR and EAGAIN are
+        /// retried.
+        ///
+        /// - Throws: the SYNC ioctl's error as a ``DMABufError``, or what `body` throws (which
+        ///   wins over a failed END).
+        @discardableResult
+        public borrowing func withCPUAccess<R>(
+            _ access: CPUReadAccess, _ body: (RawSpan) throws -> R
+        ) throws -> R {
+            try synchronize(access.syncFlags, String(describing: access)) {
+                try body(unsynchronizedBytes)
+            }
+        }
+
+        /// Runs `body` with the mapped bytes, between DMA_BUF_IOCTL_SYNC START and END for
+        /// writing (`.write`) or reading and writing (`.readWrite`).
+        ///
+        /// END is issued whenever START succeeded, also when `body` throws. EINTR and EAGAIN are
+        /// retried.
+        ///
+        /// - Throws: ``DMABufError/Code/permissionDenied``, before any ioctl, on a read-only
+        ///   mapping; the SYNC ioctl's error; or what `body` throws (which wins over a failed END).
+        @discardableResult
+        public mutating func withCPUAccess<R>(
+            _ access: CPUWriteAccess, _ body: (inout MutableRawSpan) throws -> R
+        ) throws -> R {
+            guard isWritable else {
+                throw DMABufError(
+                    .permissionDenied, operation: "CPU \(access) access", target: target,
+                    hint: "The mapping is read-only because its dma-buf fd was opened O_RDONLY")
+            }
+            let bytes = UnsafeMutableRawBufferPointer(start: base, count: count)
+            return try synchronize(access.syncFlags, String(describing: access)) {
+                var span = MutableRawSpan(_unsafeBytes: bytes)
+                return try body(&span)
+            }
+        }
+
+        private borrowing func synchronize<R>(_ direction: UInt64, _ name: String, _ body: () throws -> R) throws -> R {
+            let descriptor = owned.rawValue
+            let target = self.target
+            func sync(_ phase: UInt64, _ phaseName: String) throws(DMABufError) {
+                try Sys.dmaBufSync(descriptor, flags: direction | phase)
+                    .get("DMA_BUF_IOCTL_SYNC(\(phaseName), \(name))", on: target)
+            }
+            try sync(CDMABuf_DMA_BUF_SYNC_START(), "START")
+            let result: R
+            do {
+                result = try body()
+            } catch {
+                try? sync(CDMABuf_DMA_BUF_SYNC_END(), "END")
+                throw error
+            }
+            try sync(CDMABuf_DMA_BUF_SYNC_END(), "END")
+            return result
+        }
+
+        private var target: String { "mapping of dma-buf fd \(owned.rawValue.rawValue)" }
+
+        // MARK: Unsynchronised views
+
+        /// The mapped bytes for reading, without DMA_BUF_IOCTL_SYNC: what the CPU sees may not
+        /// yet include a device's writes, and may change while you read it. Prefer
+        /// ``withCPUAccess(_:_:)-(CPUReadAccess,_)``.
+        public var unsynchronizedBytes: RawSpan {
+            @_lifetime(borrow self)
+            borrowing get {
+                let span = RawSpan(_unsafeBytes: UnsafeRawBufferPointer(start: base, count: count))
+                return _overrideLifetime(span, borrowing: self)
+            }
+        }
+
+        /// The mapped bytes for writing, without DMA_BUF_IOCTL_SYNC: devices may not see the
+        /// writes. The mapping must be writable (``isWritable``). Prefer
+        /// ``withCPUAccess(_:_:)-(CPUWriteAccess,_)``.
+        public var unsynchronizedMutableBytes: MutableRawSpan {
+            @_lifetime(&self)
+            mutating get {
+                precondition(isWritable, "unsynchronizedMutableBytes of a read-only dma-buf mapping")
+                let span = MutableRawSpan(_unsafeBytes: UnsafeMutableRawBufferPointer(start: base, count: count))
+                return _overrideLifetime(span, mutating: &self)
+            }
+        }
+    }
+}

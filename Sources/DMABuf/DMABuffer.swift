@@ -1,0 +1,178 @@
+internal import CDMABuf
+import Glibc
+import SystemPackage
+
+/// The owner of one dma-buf file descriptor.
+///
+/// The fd is closed exactly once: by ``close()``, which reports errors, or silently when the
+/// value goes away. ``takeDescriptor()`` hands it over instead. The buffer itself lives on while
+/// any other fd, mapping or importer holds it.
+///
+/// What never changes for an fd is read once, when the value is made: ``size``, ``accessMode``
+/// and ``identity`` are stored properties. ``info()`` reads the rest from the kernel each time.
+///
+/// ```swift
+/// let buffer = try DMABuffer(adopting: receivedDescriptor)
+/// var mapping = try buffer.map()
+/// try mapping.withCPUAccess(.write) { bytes in
+///     bytes.storeBytes(of: 0xff, toByteOffset: 0, as: UInt8.self)
+/// }
+/// ```
+public struct DMABuffer: ~Copyable, Sendable {
+    private let owned: OwnedDescriptor
+    /// Bytes in the buffer.
+    public let size: Int
+    /// How the fd was opened: `.readWrite`, `.readOnly` or `.writeOnly`.
+    public let accessMode: FileDescriptor.AccessMode
+    /// Which buffer the fd refers to: fds of one dma-buf have equal identities.
+    public let identity: Identity
+
+    /// Takes ownership of an fd received from elsewhere (another process, a DRM device, a heap,
+    /// an exporter's ioctl) after checking that it is a dma-buf: its file system type
+    /// (`fstatfs`) is `DMA_BUF_MAGIC`. Sets FD_CLOEXEC on it.
+    ///
+    /// - Throws: ``DMABufError/Code/notADMABuf`` if the fd is open but not a dma-buf,
+    ///   ``DMABufError/Code/badDescriptor`` if it is not open. The fd is then left as it was,
+    ///   still the caller's.
+    public init(adopting descriptor: FileDescriptor) throws(DMABufError) {
+        let operation = "adopt as dma-buf"
+        let type = try Sys.fileSystemType(descriptor).get(
+            operation, on: Sys.name(descriptor),
+            hint: { $0 == .badFileDescriptor ? "It is not an open file descriptor" : nil })
+        guard type == Sys.dmaBufMagic else {
+            throw DMABufError(
+                .notADMABuf, operation: operation, target: Sys.name(descriptor),
+                hint: "Its file system type is 0x\(String(type, radix: 16)), not dma-buf's "
+                    + "0x\(String(Sys.dmaBufMagic, radix: 16)) (DMA_BUF_MAGIC)")
+        }
+        try self.init(trusting: descriptor, operation: operation)
+    }
+
+    /// Takes ownership of `descriptor` without checking its file system type (tests map memfds
+    /// this way). Reads the stored metadata and sets FD_CLOEXEC; on failure the fd stays the
+    /// caller's.
+    package init(trusting descriptor: FileDescriptor, operation: String = "adopt as dma-buf") throws(DMABufError) {
+        let target = "dma-buf fd \(descriptor.rawValue)"
+        let flags = try Sys.statusFlags(descriptor).get(operation + ": fcntl(F_GETFL)", on: target)
+        let status = try Sys.stat(descriptor).get(operation + ": fstat", on: target)
+        let size = try Sys.sizeBySeekingToEnd(descriptor).get(operation + ": lseek(SEEK_END)", on: target)
+        try Sys.setCloseOnExec(descriptor).get(operation + ": fcntl(F_SETFD, FD_CLOEXEC)", on: target)
+        self.init(
+            owning: descriptor, size: size, accessMode: FileDescriptor.AccessMode(rawValue: flags & O_ACCMODE),
+            identity: Identity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino)))
+    }
+
+    private init(
+        owning descriptor: FileDescriptor, size: Int, accessMode: FileDescriptor.AccessMode, identity: Identity
+    ) {
+        self.owned = OwnedDescriptor(descriptor)
+        self.size = size
+        self.accessMode = accessMode
+        self.identity = identity
+    }
+
+    /// Whether the fd is open for reading and writing (O_RDWR), so that mappings of it can be
+    /// written. An O_WRONLY fd is not writable in this sense: it cannot be mapped at all.
+    public var isWritable: Bool { accessMode == .readWrite }
+
+    /// Closes the fd, reporting failure (the fd is gone either way).
+    public consuming func close() throws(DMABufError) {
+        let target = self.target
+        try owned.close().get("close", on: target)
+    }
+
+    /// Gives up ownership: the caller closes the returned fd.
+    public consuming func takeDescriptor() -> FileDescriptor {
+        owned.take()
+    }
+
+    /// Calls `body` with the raw fd, for system calls this type does not wrap. Don't close it.
+    public borrowing func withUnsafeDescriptor<R, E: Error>(_ body: (FileDescriptor) throws(E) -> R) throws(E) -> R {
+        try body(descriptor)
+    }
+
+    /// A second owner of the same buffer, through a new fd (`F_DUPFD_CLOEXEC`).
+    public borrowing func duplicate() throws(DMABufError) -> DMABuffer {
+        let copy = try Sys.duplicate(descriptor).get("duplicate", on: target)
+        return DMABuffer(owning: copy, size: size, accessMode: accessMode, identity: identity)
+    }
+
+    /// Maps the whole buffer. A read-only fd gives a read-only mapping.
+    ///
+    /// - Throws: ``DMABufError/Code/permissionDenied`` for an O_WRONLY fd, which cannot be mapped;
+    ///   mmap's errors.
+    public borrowing func map() throws(DMABufError) -> Mapping {
+        try map(0..<size)
+    }
+
+    /// Maps `range` of the buffer, which must be non-empty, start on a page boundary and lie
+    /// within the buffer. A read-only fd gives a read-only mapping.
+    ///
+    /// - Throws: ``DMABufError/Code/invalidArgument`` for a range that does not fit, before any
+    ///   system call; ``DMABufError/Code/permissionDenied`` for an O_WRONLY fd; mmap's errors.
+    public borrowing func map(_ range: Range<Int>) throws(DMABufError) -> Mapping {
+        guard !range.isEmpty, range.lowerBound >= 0, range.lowerBound % Sys.pageSize == 0, range.upperBound <= size
+        else {
+            throw DMABufError(
+                .invalidArgument, operation: "mmap \(range)", target: target,
+                hint: "A mapping must be non-empty, start on a page boundary (\(Sys.pageSize) bytes) "
+                    + "and lie within the buffer's \(size) bytes")
+        }
+        guard accessMode != .writeOnly else {
+            throw DMABufError(
+                .permissionDenied, operation: "mmap \(range)", target: target,
+                hint: "The fd was opened O_WRONLY, and mmap needs read access")
+        }
+        let own = try Sys.duplicate(descriptor).get("duplicate", on: target)
+        return try Mapping(owning: own, range: range, writable: isWritable)
+    }
+
+    /// Names the buffer (DMA_BUF_SET_NAME). A name longer than the kernel's limit of
+    /// `DMA_BUF_NAME_LEN - 1` (31) bytes is cut at the last whole UTF-8 character that fits; a
+    /// NUL ends it.
+    ///
+    /// - Returns: the name the buffer now has.
+    @discardableResult
+    public borrowing func setName(_ name: String) throws(DMABufError) -> String {
+        var bytes = Self.kernelName(name, capacity: Int(DMA_BUF_NAME_LEN))
+        bytes.append(0)
+        let descriptor = self.descriptor
+        _ = try bytes.withUnsafeMutableBytes { Sys.ioctl(descriptor, CDMABuf_DMA_BUF_SET_NAME(), $0.baseAddress!) }
+            .get("DMA_BUF_SET_NAME ioctl", on: target)
+        return String(decoding: bytes.dropLast(), as: UTF8.self)
+    }
+
+    /// `name` as the kernel can take it in a `capacity`-byte C string: its UTF-8 up to the first
+    /// NUL, cut to `capacity - 1` bytes at a character boundary. (No terminating NUL.)
+    package static func kernelName(_ name: String, capacity: Int) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for scalar in name.unicodeScalars {
+            guard scalar != "\0", bytes.count + UTF8.width(scalar) < capacity else { break }
+            bytes += UTF8.encode(scalar)!
+        }
+        return bytes
+    }
+
+    private var descriptor: FileDescriptor { owned.rawValue }
+    private var target: String { "dma-buf fd \(descriptor.rawValue)" }
+}
+
+extension DMABuffer {
+    /// Which buffer an fd refers to (the device and inode `fstat` gives): fds of one dma-buf
+    /// have equal identities, fds of different buffers different ones.
+    public struct Identity: Hashable, Sendable, CustomStringConvertible {
+        /// The device number of dma-buf's pseudo file system.
+        public var device: UInt64
+        /// The buffer's inode number, also shown as `ino` in fdinfo.
+        public var inode: UInt64
+
+        /// An identity from its parts.
+        public init(device: UInt64, inode: UInt64) {
+            self.device = device
+            self.inode = inode
+        }
+
+        /// "inode 1077".
+        public var description: String { "inode \(inode)" }
+    }
+}

@@ -1,0 +1,246 @@
+internal import CDMABuf
+import Glibc
+import SystemPackage
+
+/// Which failures of a call `syscall` retries.
+package struct RetryPolicy: Sendable {
+    let retries: @Sendable (Errno) -> Bool
+
+    /// EINTR: a signal arrived before the call did anything. The default.
+    package static let interrupted = RetryPolicy { $0 == .interrupted }
+    /// EINTR and EAGAIN, as DMA_BUF_IOCTL_SYNC needs while fences are pending.
+    package static let interruptedOrBusy = RetryPolicy {
+        $0 == .interrupted || $0 == .resourceTemporarilyUnavailable
+    }
+    /// Nothing, for close: on Linux the fd is gone even when close reports EINTR, and a retry
+    /// could close an fd another thread has just opened.
+    package static let never = RetryPolicy { _ in false }
+}
+
+/// The one way this library calls libc: runs `body` until it succeeds or fails in a way `retry`
+/// does not retry, and returns its value or errno. -1 means failure, errno says why.
+///
+/// In debug builds the task's `SyscallMock`, if any, sees `call` first (see Mocking.swift).
+@inline(__always)
+package func syscall<T: FixedWidthInteger>(
+    _ call: @autoclosure () -> SystemCallDescription, retry: RetryPolicy = .interrupted, _ body: () -> T
+) -> Result<T, Errno> {
+    while true {
+        let value: T
+        #if ENABLE_MOCKING
+            if let mock = SyscallMock.current {
+                let described = call()
+                switch mock.response(to: described) {
+                case .fail(let error):
+                    mock.record(described, .failure(error), injected: true)
+                    if retry.retries(error) { continue }
+                    return .failure(error)
+                case .succeed(let fake):
+                    mock.record(described, .success(fake), injected: true)
+                    return .success(T(truncatingIfNeeded: fake))
+                case .passThrough:
+                    value = body()
+                    let error = Errno(rawValue: Glibc.errno)
+                    mock.record(described, value == -1 ? .failure(error) : .success(Int(value)), injected: false)
+                    Glibc.errno = error.rawValue
+                }
+            } else {
+                value = body()
+            }
+        #else
+            value = body()
+        #endif
+        guard value == -1 else { return .success(value) }
+        let error = Errno(rawValue: Glibc.errno)
+        guard retry.retries(error) else { return .failure(error) }
+    }
+}
+
+#if ENABLE_MOCKING
+    package typealias SystemCallDescription = SystemCall
+#else
+    /// Release builds describe no calls.
+    package struct SystemCallDescription {
+        package init(
+            _ name: String, descriptor: CInt? = nil, request: UInt? = nil, argument: UInt64? = nil,
+            createsDescriptor: Bool = false
+        ) {}
+    }
+#endif
+
+/// Thin typed wrappers over the libc calls the library makes, all through `syscall`.
+package enum Sys {
+    package static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    /// `open(path, flags | O_CLOEXEC)`. EINVAL for a path with a NUL byte, which C would read as
+    /// a shorter path.
+    package static func open(_ path: FilePath, _ flags: CInt) -> Result<FileDescriptor, Errno> {
+        guard !path.string.utf8.contains(0) else { return .failure(.invalidArgument) }
+        return path.withPlatformString { cPath in
+            syscall(SystemCallDescription("open", createsDescriptor: true)) { Glibc.open(cPath, flags | O_CLOEXEC) }
+        }.map(FileDescriptor.init(rawValue:))
+    }
+
+    package static func close(_ fd: FileDescriptor) -> Result<Void, Errno> {
+        syscall(SystemCallDescription("close", descriptor: fd.rawValue), retry: .never) {
+            Glibc.close(fd.rawValue)
+        }.map { _ in }
+    }
+
+    /// `ioctl(fd, request, arg)`. `retry` is EINTR by default; DMA_BUF_IOCTL_SYNC also retries EAGAIN.
+    package static func ioctl(
+        _ fd: FileDescriptor, _ request: UInt, _ arg: UnsafeMutableRawPointer, argument: UInt64? = nil,
+        retry: RetryPolicy = .interrupted
+    ) -> Result<CInt, Errno> {
+        syscall(
+            SystemCallDescription("ioctl", descriptor: fd.rawValue, request: request, argument: argument), retry: retry
+        ) {
+            Glibc.ioctl(fd.rawValue, request, arg)
+        }
+    }
+
+    /// `ioctl(fd, request, &value)`: the usual shape, with the argument passed in and out.
+    package static func ioctl<Argument>(
+        _ fd: FileDescriptor, _ request: UInt, _ value: inout Argument, argument: UInt64? = nil,
+        retry: RetryPolicy = .interrupted
+    ) -> Result<CInt, Errno> {
+        withUnsafeMutableBytes(of: &value) { bytes in
+            #if ENABLE_MOCKING
+                if SyscallMock.current != nil {
+                    var call = SystemCall("ioctl", descriptor: fd.rawValue, request: request, argument: argument)
+                    call.argumentBytes = Array(bytes)
+                    return syscall(call, retry: retry) { Glibc.ioctl(fd.rawValue, request, bytes.baseAddress!) }
+                }
+            #endif
+            return ioctl(fd, request, bytes.baseAddress!, argument: argument, retry: retry)
+        }
+    }
+
+    /// DMA_BUF_IOCTL_SYNC with raw `flags`, retrying EINTR and EAGAIN.
+    package static func dmaBufSync(_ fd: FileDescriptor, flags: UInt64) -> Result<Void, Errno> {
+        var sync = dma_buf_sync(flags: flags)
+        return ioctl(fd, CDMABuf_DMA_BUF_IOCTL_SYNC(), &sync, argument: flags, retry: .interruptedOrBusy).map { _ in }
+    }
+
+    /// The size of a file or dma-buf: `lseek(fd, 0, SEEK_END)`. (dma-buf's llseek leaves the file
+    /// position alone; for other files this moves it to the end.)
+    package static func sizeBySeekingToEnd(_ fd: FileDescriptor) -> Result<Int, Errno> {
+        syscall(SystemCallDescription("lseek", descriptor: fd.rawValue)) { Glibc.lseek(fd.rawValue, 0, SEEK_END) }
+            .map { Int($0) }
+    }
+
+    package static func stat(_ fd: FileDescriptor) -> Result<Glibc.stat, Errno> {
+        var info = Glibc.stat()
+        return syscall(SystemCallDescription("fstat", descriptor: fd.rawValue)) { Glibc.fstat(fd.rawValue, &info) }
+            .map { _ in info }
+    }
+
+    /// The type of the file system the fd's file lives on (`fstatfs().f_type`).
+    package static func fileSystemType(_ fd: FileDescriptor) -> Result<Int, Errno> {
+        var info = CDMABuf.statfs()
+        return syscall(SystemCallDescription("fstatfs", descriptor: fd.rawValue)) {
+            CDMABuf.fstatfs(fd.rawValue, &info)
+        }
+        .map { _ in Int(info.f_type) }
+    }
+
+    /// The f_type of every dma-buf: DMA_BUF_MAGIC from <linux/magic.h>.
+    package static let dmaBufMagic = Int(CDMABuf_DMA_BUF_MAGIC())
+
+    /// The fd's status flags (`fcntl(F_GETFL)`): O_RDONLY/O_WRONLY/O_RDWR and the rest.
+    package static func statusFlags(_ fd: FileDescriptor) -> Result<CInt, Errno> {
+        syscall(SystemCallDescription("fcntl", descriptor: fd.rawValue, request: UInt(F_GETFL))) {
+            Glibc.fcntl(fd.rawValue, F_GETFL)
+        }
+    }
+
+    /// Sets FD_CLOEXEC (the only fd flag) on the fd.
+    package static func setCloseOnExec(_ fd: FileDescriptor) -> Result<Void, Errno> {
+        syscall(SystemCallDescription("fcntl", descriptor: fd.rawValue, request: UInt(F_SETFD))) {
+            Glibc.fcntl(fd.rawValue, F_SETFD, FD_CLOEXEC)
+        }.map { _ in }
+    }
+
+    /// A new fd for the same open file, close-on-exec.
+    package static func duplicate(_ fd: FileDescriptor) -> Result<FileDescriptor, Errno> {
+        syscall(
+            SystemCallDescription(
+                "fcntl", descriptor: fd.rawValue, request: UInt(F_DUPFD_CLOEXEC), createsDescriptor: true)
+        ) {
+            Glibc.fcntl(fd.rawValue, F_DUPFD_CLOEXEC, 0)
+        }.map(FileDescriptor.init(rawValue:))
+    }
+
+    /// A shared mapping of `count` bytes of `fd` from `offset`.
+    package static func mmap(
+        _ fd: FileDescriptor, count: Int, offset: Int, protection: CInt
+    ) -> Result<UnsafeMutableRawPointer, Errno> {
+        // MAP_FAILED is (void *)-1, so the address reads as -1 on failure like other calls' results.
+        syscall(SystemCallDescription("mmap", descriptor: fd.rawValue)) {
+            Int(bitPattern: Glibc.mmap(nil, count, protection, MAP_SHARED, fd.rawValue, off_t(offset)))
+        }.flatMap { address in
+            UnsafeMutableRawPointer(bitPattern: address).map { .success($0) } ?? .failure(.noMemory)
+        }
+    }
+
+    package static func munmap(_ address: UnsafeMutableRawPointer, count: Int) -> Result<Void, Errno> {
+        syscall(SystemCallDescription("munmap")) { Glibc.munmap(address, count) }.map { _ in }
+    }
+
+    /// Reads into `buffer` at `offset`; returns the byte count (0 at the end).
+    package static func read(
+        _ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, at offset: Int
+    ) -> Result<Int, Errno> {
+        syscall(SystemCallDescription("pread", descriptor: fd.rawValue)) {
+            Glibc.pread(fd.rawValue, buffer.baseAddress, buffer.count, off_t(offset))
+        }
+    }
+
+    package static func write(_ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer, at offset: Int) -> Result<
+        Int, Errno
+    > {
+        syscall(SystemCallDescription("pwrite", descriptor: fd.rawValue)) {
+            Glibc.pwrite(fd.rawValue, bytes.baseAddress, bytes.count, off_t(offset))
+        }
+    }
+
+    /// Reads `fd` from `offset` to its end, or until it has more than `limit` bytes.
+    package static func readToEnd(_ fd: FileDescriptor, from offset: Int = 0, limit: Int = .max) -> Result<
+        [UInt8], Errno
+    > {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while bytes.count <= limit {
+            let count: Int
+            switch chunk.withUnsafeMutableBytes({ read(fd, into: $0, at: offset + bytes.count) }) {
+            case .success(let n): count = n
+            case .failure(let error): return .failure(error)
+            }
+            if count == 0 { break }
+            bytes += chunk[..<count]
+        }
+        return .success(bytes)
+    }
+
+    /// The whole content of a (small) file such as /proc/self/fdinfo/N.
+    package static func readFile(_ path: FilePath) -> Result<[UInt8], Errno> {
+        open(path, O_RDONLY).flatMap { fd in
+            defer { _ = close(fd) }
+            return readToEnd(fd)
+        }
+    }
+
+    /// What /proc/self/fd/N points at ("/dev/null", "/memfd:x (deleted)", "/dmabuf:"), for messages.
+    package static func describe(_ fd: FileDescriptor) -> String? {
+        var target = [CChar](repeating: 0, count: 256)
+        let link = "/proc/self/fd/\(fd.rawValue)"
+        let result = syscall(SystemCallDescription("readlink")) { Glibc.readlink(link, &target, target.count - 1) }
+        guard case .success(let count) = result else { return nil }
+        return String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// How a message names an fd: "fd 5 (/dev/null)", or "fd 5" if /proc does not say.
+    package static func name(_ fd: FileDescriptor) -> String {
+        describe(fd).map { "fd \(fd.rawValue) (\($0))" } ?? "fd \(fd.rawValue)"
+    }
+}
