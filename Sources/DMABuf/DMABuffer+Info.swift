@@ -55,7 +55,9 @@ extension DMABuffer {
         /// So a `name:` line takes the rest of the text, less its final newline, and the lines in it
         /// are not fields.
         ///
-        /// - Parameter source: where the text came from, for errors ("/proc/self/fdinfo/5").
+        /// - Parameters:
+        ///   - text: the file's text.
+        ///   - source: where the text came from, for errors ("/proc/self/fdinfo/5").
         /// - Throws: ``DMABufError/Code/notADMABuf`` if it is well-formed but not a dma-buf's (no
         ///   `exp_name`); ``DMABufError/Code/malformedInput`` if it is malformed (a line without a
         ///   colon, a missing or bad number). Neither carries an errno.

@@ -3,7 +3,7 @@ import Glibc
 import SystemPackage
 
 extension DMABuffer {
-    /// Read access by the CPU, for ``Mapping/withCPUAccess(_:_:)-(CPUReadAccess,_)``: the body
+    /// Read access by the CPU, for ``Mapping/withCPUAccess(_:_:)-(_,(RawSpan)->R)``: the body
     /// gets a `RawSpan`.
     public struct CPUReadAccess: Hashable, Sendable, CustomStringConvertible {
         /// The CPU reads the buffer (DMA_BUF_SYNC_READ).
@@ -17,7 +17,7 @@ extension DMABuffer {
         var syncFlags: UInt64 { CDMABuf_DMA_BUF_SYNC_READ() }
     }
 
-    /// Write access by the CPU, for ``Mapping/withCPUAccess(_:_:)-(CPUWriteAccess,_)``: the
+    /// Write access by the CPU, for ``Mapping/withCPUAccess(_:_:)-(_,(MutableRawSpan)->R)``: the
     /// body gets an `inout MutableRawSpan`.
     public struct CPUWriteAccess: Hashable, Sendable, CustomStringConvertible {
         private let reads: Bool
@@ -41,8 +41,8 @@ extension DMABuffer {
     /// value goes away. It keeps its own fd for the buffer, so it outlives the ``DMABuffer`` it
     /// came from.
     ///
-    /// Touch the bytes inside ``withCPUAccess(_:_:)-(CPUReadAccess,_)`` or
-    /// ``withCPUAccess(_:_:)-(CPUWriteAccess,_)``, which tell the exporter (DMA_BUF_IOCTL_SYNC)
+    /// Touch the bytes inside ``withCPUAccess(_:_:)-(_,(RawSpan)->R)`` or
+    /// ``withCPUAccess(_:_:)-(_,(MutableRawSpan)->R)``, which tell the exporter (DMA_BUF_IOCTL_SYNC)
     /// so that caches and devices agree with what the CPU sees. The body gets a view of the
     /// bytes that matches the access, never the mapping itself.
     ///
@@ -147,7 +147,7 @@ extension DMABuffer {
 
         /// The mapped bytes for reading, without DMA_BUF_IOCTL_SYNC: what the CPU sees may not
         /// yet include a device's writes, and may change while you read it. Prefer
-        /// ``withCPUAccess(_:_:)-(CPUReadAccess,_)``.
+        /// ``withCPUAccess(_:_:)-(_,(RawSpan)->R)``.
         public var unsynchronizedBytes: RawSpan {
             @_lifetime(borrow self)
             borrowing get {
@@ -158,7 +158,7 @@ extension DMABuffer {
 
         /// The mapped bytes for writing, without DMA_BUF_IOCTL_SYNC: devices may not see the
         /// writes. The mapping must be writable (``isWritable``). Prefer
-        /// ``withCPUAccess(_:_:)-(CPUWriteAccess,_)``.
+        /// ``withCPUAccess(_:_:)-(_,(MutableRawSpan)->R)``.
         public var unsynchronizedMutableBytes: MutableRawSpan {
             @_lifetime(&self)
             mutating get {

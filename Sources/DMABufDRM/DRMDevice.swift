@@ -20,8 +20,8 @@ public struct DRMDevice: ~Copyable, Sendable {
 
     /// Opens the DRM device at `path`.
     ///
-    /// - Throws: ``DMABuf/DMABufError/Code/deviceMissing`` if it does not exist,
-    ///   ``DMABuf/DMABufError/Code/permissionDenied`` without permission.
+    /// - Throws: `.deviceMissing` if it does not exist,
+    ///   `.permissionDenied` without permission.
     public init(path: FilePath, accessMode: FileDescriptor.AccessMode = .readWrite) throws(DMABufError) {
         self.owned = OwnedDescriptor(try Sys.open(path, accessMode.rawValue).get("open", on: path.string))
         self.path = path
@@ -30,7 +30,7 @@ public struct DRMDevice: ~Copyable, Sendable {
     /// The first device node under `/dev/dri` (card0...card15, then renderD128...renderD143)
     /// whose kernel driver is `driver` ("vgem", "i915", ...).
     ///
-    /// - Throws: ``DMABuf/DMABufError/Code/deviceMissing`` if there is none.
+    /// - Throws: `.deviceMissing` if there is none.
     public static func open(driver: String) throws(DMABufError) -> DRMDevice {
         let candidates = (0..<16).map { "/dev/dri/card\($0)" } + (128..<144).map { "/dev/dri/renderD\($0)" }
         for candidate in candidates {
@@ -97,7 +97,9 @@ public struct DRMDevice: ~Copyable, Sendable {
 
     /// Exports the GEM object `handle` as a dma-buf (DRM_IOCTL_PRIME_HANDLE_TO_FD).
     ///
-    /// - Parameter accessMode: `.readWrite` (DRM_RDWR) or `.readOnly`.
+    /// - Parameters:
+    ///   - handle: the object's GEM handle on this device.
+    ///   - accessMode: `.readWrite` (DRM_RDWR) or `.readOnly`.
     public func exportBuffer(
         _ handle: Handle, accessMode: FileDescriptor.AccessMode = .readWrite
     ) throws(DMABufError) -> DMABuffer {

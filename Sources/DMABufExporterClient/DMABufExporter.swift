@@ -30,8 +30,8 @@ public struct DMABufExporter: ~Copyable, Sendable {
     /// - Parameters:
     ///   - path: the device node.
     ///   - accessMode: how to open it; ``writeShared(_:)`` needs write access.
-    /// - Throws: ``DMABufError/Code/deviceMissing`` if the module is not loaded,
-    ///   ``DMABufError/Code/permissionDenied`` without permission; the error's hint says more.
+    /// - Throws: `.deviceMissing` if the module is not loaded,
+    ///   `.permissionDenied` without permission; the error's hint says more.
     public init(
         path: FilePath = DMABufExporter.defaultPath, accessMode: FileDescriptor.AccessMode = .readWrite
     ) throws(DMABufError) {
@@ -49,8 +49,8 @@ public struct DMABufExporter: ~Copyable, Sendable {
     /// A new dma-buf fd (O_RDWR) over the device's one shared buffer: the seed article's ioctl.
     /// Each call exports a new dma-buf, with a new inode, over the same memory.
     ///
-    /// - Throws: the ioctl's error; ``DMABufError/Code/badResponse`` if the device answers
-    ///   without an fd; ``DMABufError/Code/notADMABuf`` if the fd it gives is not a dma-buf.
+    /// - Throws: the ioctl's error; `.badResponse` if the device answers
+    ///   without an fd; `.notADMABuf` if the fd it gives is not a dma-buf.
     public func sharedBuffer() throws(DMABufError) -> DMABuffer {
         let operation = "GET_SHARED_FD ioctl"
         var fd: CInt = -1
@@ -63,13 +63,13 @@ public struct DMABufExporter: ~Copyable, Sendable {
     ///
     /// - Parameters:
     ///   - size: bytes wanted; 1 or more.
-    ///   - name: the dma-buf's name, cut to 31 bytes like ``DMABuf/DMABuffer/setName(_:)``.
+    ///   - name: the dma-buf's name, cut to 31 bytes like `DMABuffer.setName(_:)`.
     ///   - accessMode: the fd's access mode: `.readWrite`, or `.readOnly` for an fd whose
     ///     mappings are read-only.
-    /// - Throws: ``DMABufError/Code/invalidArgument`` for a size of 0 or less or an access mode the
-    ///   module refuses; ``DMABufError/Code/limitExceeded`` past the module's limits (EFBIG, EDQUOT,
-    ///   ENOSPC); ``DMABufError/Code/outOfMemory``; ``DMABufError/Code/badResponse`` or
-    ///   ``DMABufError/Code/notADMABuf`` if the device answers without a dma-buf.
+    /// - Throws: `.invalidArgument` for a size of 0 or less or an access mode the
+    ///   module refuses; `.limitExceeded` past the module's limits (EFBIG, EDQUOT,
+    ///   ENOSPC); `.outOfMemory`; `.badResponse` or
+    ///   `.notADMABuf` if the device answers without a dma-buf.
     public func allocate(
         size: Int, name: String? = nil, accessMode: FileDescriptor.AccessMode = .readWrite
     ) throws(DMABufError) -> DMABuffer {
@@ -111,7 +111,7 @@ public struct DMABufExporter: ~Copyable, Sendable {
     /// The shared buffer's text as the kernel reads it through the device (`read()`): up to its
     /// first NUL byte.
     ///
-    /// - Throws: ``DMABufError/Code/badResponse`` if the file gives more than
+    /// - Throws: `.badResponse` if the file gives more than
     ///   ``sharedBufferSize`` bytes (it is not the device).
     public func readShared() throws(DMABufError) -> String {
         let bytes = try Sys.readToEnd(descriptor, limit: Self.sharedBufferSize).get("read", on: path.string)
@@ -127,8 +127,8 @@ public struct DMABufExporter: ~Copyable, Sendable {
     /// Writes `text` into the shared buffer from offset 0 through the device (`write()`); the
     /// kernel ends it with a NUL if room remains.
     ///
-    /// - Throws: ``DMABufError/Code/limitExceeded`` if the text has ``sharedBufferSize`` bytes or
-    ///   more; ``DMABufError/Code/badResponse`` if the file takes no bytes.
+    /// - Throws: `.limitExceeded` if the text has ``sharedBufferSize`` bytes or
+    ///   more; `.badResponse` if the file takes no bytes.
     public func writeShared(_ text: String) throws(DMABufError) {
         let bytes = Array(text.utf8)
         guard bytes.count < Self.sharedBufferSize else {
