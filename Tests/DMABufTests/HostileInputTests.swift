@@ -139,6 +139,13 @@ enum BadDescriptor: String, CaseIterable, Sendable, CustomTestStringConvertible 
         #expect(error?.operation == "open")
     }
 
+    /// C would read a path with a NUL as a shorter path. The library takes `FilePath`s, which
+    /// cannot hold one: made from a string with a NUL, a path ends there, visibly to the caller.
+    @Test func pathsCannotHoldANulByte() {
+        #expect(FilePath("/dev/null\0/evil") == FilePath("/dev/null"))
+        #expect(FilePath("/dev/null\0/evil").string == "/dev/null")
+    }
+
     @Test func theExporterOnDevNull() throws {
         try expectNoLeaks {
             let device = try DMABufExporter(path: "/dev/null")

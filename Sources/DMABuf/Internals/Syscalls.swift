@@ -72,11 +72,10 @@ package func syscall<T: FixedWidthInteger>(
 package enum Sys {
     package static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
-    /// `open(path, flags | O_CLOEXEC)`. EINVAL for a path with a NUL byte, which C would read as
-    /// a shorter path.
+    /// `open(path, flags | O_CLOEXEC)`. (A `FilePath` cannot hold a NUL byte: made from a string
+    /// with one, it ends at the NUL.)
     package static func open(_ path: FilePath, _ flags: CInt) -> Result<FileDescriptor, Errno> {
-        guard !path.string.utf8.contains(0) else { return .failure(.invalidArgument) }
-        return path.withPlatformString { cPath in
+        path.withPlatformString { cPath in
             syscall(SystemCallDescription("open", createsDescriptor: true)) { Glibc.open(cPath, flags | O_CLOEXEC) }
         }.map(FileDescriptor.init(rawValue:))
     }
