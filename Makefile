@@ -1,7 +1,8 @@
 # swift-dmabuf: thin entry points; the work is in scripts/.
 #   make demo   bootstrap, build, boot Debian 12's kernel in a VM, run the article's scenario
 #   make test   every test: host, both stock kernels, and the debug kernel
-.PHONY: all demo test bootstrap module check swift c-tests vm-test test-debug debug-kernel bench install-udev clean
+.PHONY: all demo test bootstrap module check swift c-tests vm-test test-debug debug-kernel bench \
+	install uninstall install-udev docs lint clean
 
 all: module swift
 
@@ -26,7 +27,8 @@ demo: bootstrap
 test: bootstrap
 	@scripts/test
 
-vm-test: bootstrap module swift c-tests
+# scripts/test builds what the VMs need itself, once.
+vm-test: bootstrap
 	@scripts/test --only-vm
 
 debug-kernel: bootstrap
@@ -38,10 +40,26 @@ test-debug: bootstrap
 bench: bootstrap
 	@scripts/bench
 
+# The CLI (release, static Swift runtime) to /usr/local/bin, the module through
+# DKMS for every kernel with headers, the udev rule and the dmabuf group.
+install:
+	@scripts/install
+
+uninstall:
+	@scripts/uninstall
+
+# Only the udev rule and the group (make install does this too).
 install-udev:
-	install -m 0644 udev/70-dmabuf-exporter.rules /etc/udev/rules.d/
+	install -D -m 0644 udev/70-dmabuf-exporter.rules /etc/udev/rules.d/70-dmabuf-exporter.rules
 	getent group dmabuf >/dev/null || groupadd --system dmabuf
 	-udevadm control --reload-rules && udevadm trigger --subsystem-match=misc
 
+# DocC for the DMABuf library; scripts/docs --strict (in make test) fails on warnings.
+docs:
+	@scripts/docs
+
+lint:
+	@scripts/lint
+
 clean:
-	rm -rf build .build
+	rm -rf build .build .build-release
