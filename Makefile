@@ -2,7 +2,7 @@
 #   make demo   bootstrap, build, boot Debian 12's kernel in a VM, run the article's scenario
 #   make test   every test: host, both stock kernels, and the debug kernel
 .PHONY: all demo test bootstrap module check swift c-tests vm-test test-debug debug-kernel bench \
-	install uninstall install-udev docs lint clean
+	install uninstall install-udev docs lint fuzz clean
 
 all: module swift
 
@@ -60,6 +60,10 @@ docs:
 
 lint:
 	@scripts/lint
+
+# libFuzzer on the fdinfo and size parsers; FUZZ_ARGS go to libFuzzer.
+fuzz:
+	@scripts/fuzz $(FUZZ_ARGS)
 
 clean:
 	rm -rf build .build .build-release
