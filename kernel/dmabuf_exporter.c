@@ -410,8 +410,27 @@ static int dmabuf_exporter_end_cpu_access(struct dma_buf *dmabuf,
 	return 0;
 }
 
+/* The rest of a fault's window, filled in one walk of its page table. */
+struct dmabuf_exporter_window {
+	struct vm_area_struct *vma;
+	struct page **pages;	/* the page at the window's first address */
+	unsigned long start;
+};
+
+static int dmabuf_exporter_set_pte(pte_t *pte, unsigned long address, void *data)
+{
+	struct dmabuf_exporter_window *w = data;
+	struct page *page = w->pages[(address - w->start) >> PAGE_SHIFT];
+
+	/* Called with the page table locked; a racing fault may have been first. */
+	if (pte_none(ptep_get(pte)))
+		set_pte_at(w->vma->vm_mm, address, pte,
+			   pte_mkspecial(pfn_pte(page_to_pfn(page), w->vma->vm_page_prot)));
+	return 0;
+}
+
 /*
- * Map lazily: mmap is O(1), and a fault inserts the PFNs of the faulting
+ * Map lazily: mmap is O(1), and a fault maps the PFNs of the faulting
  * page's whole page table (as far as the VMA and the buffer go), so a
  * sequential pass takes one fault per 2 MiB. The mapping is VM_PFNMAP, so
  * get_user_pages() cannot pin the pages past the buffer's life.
@@ -420,34 +439,29 @@ static vm_fault_t dmabuf_exporter_vm_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct dmabuf_exporter_store *store = vma->vm_private_data;
-	unsigned long fault_address = vmf->address & PAGE_MASK;
-	unsigned long start, end, address;
-	pgoff_t pgoff;
+	unsigned long address = vmf->address & PAGE_MASK;
+	struct dmabuf_exporter_window w = { .vma = vma };
+	unsigned long end;
 	vm_fault_t ret;
 
 	if (vmf->pgoff >= store->nr_pages)
 		return VM_FAULT_SIGBUS;
 
-	ret = vmf_insert_pfn(vma, fault_address, page_to_pfn(store->pages[vmf->pgoff]));
+	ret = vmf_insert_pfn(vma, address, page_to_pfn(store->pages[vmf->pgoff]));
 	if (ret & VM_FAULT_ERROR)
 		return ret;
 
 	/*
-	 * The faulting page is mapped, so its page table exists: the rest of
-	 * the window needs no allocation. A failure there only ends the
-	 * window; the next fault retries.
+	 * The faulting page is mapped, so its page table exists and the rest
+	 * of the window needs no allocation: one walk of that table inserts
+	 * the same special PTEs vmf_insert_pfn() would, without its per-page
+	 * table walk and lock. Nothing there can fail.
 	 */
-	start = max(fault_address & PMD_MASK, vma->vm_start);
-	end = min(fault_address | ~PMD_MASK, vma->vm_end - 1) + 1;
-	end = min(end, fault_address + ((store->nr_pages - vmf->pgoff) << PAGE_SHIFT));
-	for (address = start; address < end; address += PAGE_SIZE) {
-		if (address == fault_address)
-			continue;
-		pgoff = vmf->pgoff + ((long)(address - fault_address) >> PAGE_SHIFT);
-		ret = vmf_insert_pfn(vma, address, page_to_pfn(store->pages[pgoff]));
-		if (ret & VM_FAULT_ERROR)
-			break;
-	}
+	w.start = max(address & PMD_MASK, vma->vm_start);
+	end = min(address | ~PMD_MASK, vma->vm_end - 1) + 1;
+	end = min(end, address + ((store->nr_pages - vmf->pgoff) << PAGE_SHIFT));
+	w.pages = store->pages + vmf->pgoff - ((address - w.start) >> PAGE_SHIFT);
+	apply_to_page_range(vma->vm_mm, w.start, end - w.start, dmabuf_exporter_set_pte, &w);
 	return VM_FAULT_NOPAGE;
 }
 
