@@ -11,6 +11,7 @@
 
 #include <linux/dma-buf.h>
 #include <linux/dma-mapping.h>
+#include <linux/dma-resv.h>
 #include <linux/err.h>
 #include <linux/fcntl.h>
 #include <linux/file.h>
@@ -43,8 +44,11 @@ static unsigned long max_total_bytes;
 module_param(max_total_bytes, ulong, 0644);
 MODULE_PARM_DESC(max_total_bytes, "Bytes of all live buffers together (default 0: half of RAM)");
 
-/* A fault maps this many pages from the faulting one on. */
-#define DMABUF_EXPORTER_FAULT_PAGES	512
+/*
+ * The module's own allocations fail rather than invoke the OOM killer: a
+ * request for a buffer too large for the machine gets ENOMEM.
+ */
+#define DMABUF_EXPORTER_GFP	(GFP_KERNEL | __GFP_RETRY_MAYFAIL)
 
 /* Allocation orders to try, largest first; contiguous runs shrink the sg_table. */
 static const unsigned int dmabuf_exporter_orders[] = { 9, 4, 0 };
@@ -56,46 +60,74 @@ struct dmabuf_exporter_client {
 };
 
 /*
- * Per exported dma-buf. The shared buffer's exports point at the module's
- * shared pages and have no client; ALLOC buffers own their pages.
+ * Memory that dma-bufs export: the pages, and the DMA mappings and kernel
+ * mapping made of them. An ALLOC buffer has a store of its own; every export
+ * of the shared buffer uses the module's one shared store.
  */
-struct dmabuf_exporter_buffer {
-	struct dmabuf_exporter_client *client;
+struct dmabuf_exporter_store {
 	struct page **pages;
 	pgoff_t nr_pages;
-	bool owns_pages;
-	struct list_head shared_node;
 
 	struct mutex lock;		/* protects the fields below */
-	struct list_head attachments;
+	struct list_head mappings;
 	unsigned int vmap_count;
 	void *vaddr;
 };
 
-struct dmabuf_exporter_attachment {
-	struct device *dev;
-	struct sg_table table;
+/* Per exported dma-buf. */
+struct dmabuf_exporter_buffer {
+	struct dmabuf_exporter_store *store;
+	struct dmabuf_exporter_store own;
+	struct dmabuf_exporter_client *client;
+	u64 charge;
+	bool writable;
+};
+
+/*
+ * One DMA mapping of a store for one device and direction. Importers that
+ * map the same memory for the same device share it: the DMA API does not
+ * allow one page to be mapped twice (DMA-API debug reports the overlap).
+ */
+struct dmabuf_exporter_mapping {
 	struct list_head node;
-	bool mapped;
+	struct device *dev;
+	enum dma_data_direction direction;
+	unsigned int users;
+	struct sg_table table;
+};
+
+/* What one map_dma_buf call hands out: a copy of the shared mapping's table. */
+struct dmabuf_exporter_map {
+	struct sg_table table;
+	struct dmabuf_exporter_mapping *mapping;
 };
 
 static atomic64_t dmabuf_exporter_total_bytes = ATOMIC64_INIT(0);
 
 /*
- * The shared page and the live exports of it, so that read() and write()
- * can sync against every device that has it mapped.
+ * The shared buffer: one page, read and written through every export of it
+ * and through read()/write() on the device. All exports share one
+ * reservation object, so a fence on one is seen by every CPU access.
  */
 static struct page *dmabuf_exporter_shared_page;
-static DEFINE_MUTEX(dmabuf_exporter_shared_lock);
-static LIST_HEAD(dmabuf_exporter_shared_exports);
+static struct dmabuf_exporter_store dmabuf_exporter_shared_store = {
+	.pages = &dmabuf_exporter_shared_page,
+	.nr_pages = 1,
+	.lock = __MUTEX_INITIALIZER(dmabuf_exporter_shared_store.lock),
+	.mappings = LIST_HEAD_INIT(dmabuf_exporter_shared_store.mappings),
+};
+
+static struct dma_resv dmabuf_exporter_shared_resv;
+static DEFINE_MUTEX(dmabuf_exporter_shared_lock);	/* orders read() and write() */
 
 /* vm_flags became read-only behind vm_flags_set() in 6.3; Kbuild probes for it. */
-static void dmabuf_exporter_vma_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
+static void dmabuf_exporter_vma_flags_mod(struct vm_area_struct *vma, vm_flags_t set,
+					  vm_flags_t clear)
 {
 #ifdef DMABUF_EXPORTER_HAVE_VM_FLAGS_SET
-	vm_flags_set(vma, flags);
+	vm_flags_mod(vma, set, clear);
 #else
-	vma->vm_flags |= flags;
+	vma->vm_flags = (vma->vm_flags | set) & ~clear;
 #endif
 }
 
@@ -109,6 +141,21 @@ static void dmabuf_exporter_client_put(struct dmabuf_exporter_client *client)
 	kref_put(&client->ref, dmabuf_exporter_client_free);
 }
 
+/*
+ * Add @bytes to @counter only if the sum stays within @limit, so a request
+ * that does not fit never makes a concurrent one that does fit fail.
+ */
+static bool dmabuf_exporter_add_within(atomic64_t *counter, u64 bytes, u64 limit)
+{
+	s64 old = atomic64_read(counter);
+
+	do {
+		if (bytes > limit || (u64)old > limit - bytes)
+			return false;
+	} while (!atomic64_try_cmpxchg(counter, &old, old + bytes));
+	return true;
+}
+
 static int dmabuf_exporter_charge(struct dmabuf_exporter_client *client, u64 bytes)
 {
 	u64 total_limit = READ_ONCE(max_total_bytes);
@@ -116,14 +163,11 @@ static int dmabuf_exporter_charge(struct dmabuf_exporter_client *client, u64 byt
 	if (!total_limit)
 		total_limit = (u64)totalram_pages() << (PAGE_SHIFT - 1);
 
-	if (atomic64_add_return(bytes, &dmabuf_exporter_total_bytes) > total_limit) {
-		atomic64_sub(bytes, &dmabuf_exporter_total_bytes);
-		return -ENOSPC;
-	}
-	if (atomic64_add_return(bytes, &client->bytes) > READ_ONCE(max_file_bytes)) {
-		atomic64_sub(bytes, &client->bytes);
-		atomic64_sub(bytes, &dmabuf_exporter_total_bytes);
+	if (!dmabuf_exporter_add_within(&client->bytes, bytes, READ_ONCE(max_file_bytes)))
 		return -EDQUOT;
+	if (!dmabuf_exporter_add_within(&dmabuf_exporter_total_bytes, bytes, total_limit)) {
+		atomic64_sub(bytes, &client->bytes);
+		return -ENOSPC;
 	}
 	return 0;
 }
@@ -145,8 +189,7 @@ static void dmabuf_exporter_free_pages(struct page **pages, pgoff_t nr_pages)
 
 /*
  * Fill a page array from the largest zeroed runs available. Runs are split
- * into order-0 pages so each page is refcounted on its own and can be
- * inserted into user page tables one by one.
+ * into order-0 pages so each page is refcounted on its own.
  */
 static struct page **dmabuf_exporter_alloc_pages(pgoff_t nr_pages)
 {
@@ -154,7 +197,7 @@ static struct page **dmabuf_exporter_alloc_pages(pgoff_t nr_pages)
 	pgoff_t filled = 0;
 	unsigned int i = 0;
 
-	pages = kvmalloc_array(nr_pages, sizeof(*pages), GFP_KERNEL_ACCOUNT);
+	pages = kvmalloc_array(nr_pages, sizeof(*pages), DMABUF_EXPORTER_GFP | __GFP_ACCOUNT);
 	if (!pages)
 		return NULL;
 
@@ -192,67 +235,121 @@ free_filled:
 	return NULL;
 }
 
-static int dmabuf_exporter_attach(struct dma_buf *dmabuf, struct dma_buf_attachment *attachment)
+static void dmabuf_exporter_store_init(struct dmabuf_exporter_store *store)
 {
-	struct dmabuf_exporter_buffer *buffer = dmabuf->priv;
-	struct dmabuf_exporter_attachment *a;
+	mutex_init(&store->lock);
+	INIT_LIST_HEAD(&store->mappings);
+}
+
+/* Called with store->lock held. */
+static struct dmabuf_exporter_mapping *
+dmabuf_exporter_mapping_new(struct dmabuf_exporter_store *store, struct device *dev,
+			    enum dma_data_direction direction)
+{
+	struct dmabuf_exporter_mapping *mapping;
 	unsigned int max_segment;
 	int ret;
 
-	a = kzalloc(sizeof(*a), GFP_KERNEL);
-	if (!a)
-		return -ENOMEM;
+	mapping = kzalloc(sizeof(*mapping), DMABUF_EXPORTER_GFP);
+	if (!mapping)
+		return ERR_PTR(-ENOMEM);
 
-	/* Merge contiguous pages, but never past what the importer can map in one segment. */
-	max_segment = max_t(unsigned int, dma_get_max_seg_size(attachment->dev), PAGE_SIZE);
-	ret = sg_alloc_table_from_pages_segment(&a->table, buffer->pages, buffer->nr_pages, 0,
-						buffer->nr_pages << PAGE_SHIFT, max_segment,
-						GFP_KERNEL);
+	/* Merge contiguous pages, but never past what the device can map in one segment. */
+	max_segment = max_t(unsigned int, dma_get_max_seg_size(dev), PAGE_SIZE);
+	ret = sg_alloc_table_from_pages_segment(&mapping->table, store->pages, store->nr_pages, 0,
+						store->nr_pages << PAGE_SHIFT, max_segment,
+						DMABUF_EXPORTER_GFP);
 	if (ret)
-		goto free_attachment;
+		goto free_mapping;
+	ret = dma_map_sgtable(dev, &mapping->table, direction, 0);
+	if (ret)
+		goto free_table;
 
-	a->dev = attachment->dev;
-	INIT_LIST_HEAD(&a->node);
-	attachment->priv = a;
+	mapping->dev = dev;
+	mapping->direction = direction;
+	list_add(&mapping->node, &store->mappings);
+	return mapping;
 
-	mutex_lock(&buffer->lock);
-	list_add(&a->node, &buffer->attachments);
-	mutex_unlock(&buffer->lock);
-	return 0;
-
-free_attachment:
-	kfree(a);
-	return ret;
+free_table:
+	sg_free_table(&mapping->table);
+free_mapping:
+	kfree(mapping);
+	return ERR_PTR(ret);
 }
 
-static void dmabuf_exporter_detach(struct dma_buf *dmabuf, struct dma_buf_attachment *attachment)
+/* Called with store->lock held. */
+static void dmabuf_exporter_mapping_put(struct dmabuf_exporter_mapping *mapping)
 {
-	struct dmabuf_exporter_buffer *buffer = dmabuf->priv;
-	struct dmabuf_exporter_attachment *a = attachment->priv;
+	if (--mapping->users)
+		return;
+	list_del(&mapping->node);
+	dma_unmap_sgtable(mapping->dev, &mapping->table, mapping->direction, 0);
+	sg_free_table(&mapping->table);
+	kfree(mapping);
+}
 
-	mutex_lock(&buffer->lock);
-	list_del(&a->node);
-	mutex_unlock(&buffer->lock);
+/* A copy of a mapped table: same pages, same DMA addresses. */
+static int dmabuf_exporter_copy_table(struct sg_table *to, struct sg_table *from)
+{
+	struct scatterlist *src, *dst;
+	unsigned int i;
+	int ret;
 
-	sg_free_table(&a->table);
-	kfree(a);
+	ret = sg_alloc_table(to, from->orig_nents, DMABUF_EXPORTER_GFP);
+	if (ret)
+		return ret;
+	dst = to->sgl;
+	for_each_sgtable_sg(from, src, i) {
+		sg_set_page(dst, sg_page(src), src->length, src->offset);
+		sg_dma_address(dst) = sg_dma_address(src);
+		sg_dma_len(dst) = sg_dma_len(src);
+		dst = sg_next(dst);
+	}
+	to->nents = from->nents;
+	return 0;
 }
 
 static struct sg_table *dmabuf_exporter_map_dma_buf(struct dma_buf_attachment *attachment,
 						    enum dma_data_direction direction)
 {
 	struct dmabuf_exporter_buffer *buffer = attachment->dmabuf->priv;
-	struct dmabuf_exporter_attachment *a = attachment->priv;
+	struct dmabuf_exporter_store *store = buffer->store;
+	struct dmabuf_exporter_mapping *mapping = NULL, *m;
+	struct dmabuf_exporter_map *map;
 	int ret;
 
-	ret = dma_map_sgtable(attachment->dev, &a->table, direction, 0);
-	if (ret)
-		return ERR_PTR(ret);
+	map = kzalloc(sizeof(*map), DMABUF_EXPORTER_GFP);
+	if (!map)
+		return ERR_PTR(-ENOMEM);
 
-	mutex_lock(&buffer->lock);
-	a->mapped = true;
-	mutex_unlock(&buffer->lock);
-	return &a->table;
+	mutex_lock(&store->lock);
+	list_for_each_entry(m, &store->mappings, node) {
+		if (m->dev == attachment->dev && m->direction == direction) {
+			mapping = m;
+			break;
+		}
+	}
+	if (!mapping) {
+		mapping = dmabuf_exporter_mapping_new(store, attachment->dev, direction);
+		if (IS_ERR(mapping)) {
+			ret = PTR_ERR(mapping);
+			goto unlock;
+		}
+	}
+	mapping->users++;
+	ret = dmabuf_exporter_copy_table(&map->table, &mapping->table);
+	if (ret) {
+		dmabuf_exporter_mapping_put(mapping);
+		goto unlock;
+	}
+	map->mapping = mapping;
+	mutex_unlock(&store->lock);
+	return &map->table;
+
+unlock:
+	mutex_unlock(&store->lock);
+	kfree(map);
+	return ERR_PTR(ret);
 }
 
 static void dmabuf_exporter_unmap_dma_buf(struct dma_buf_attachment *attachment,
@@ -260,85 +357,112 @@ static void dmabuf_exporter_unmap_dma_buf(struct dma_buf_attachment *attachment,
 					  enum dma_data_direction direction)
 {
 	struct dmabuf_exporter_buffer *buffer = attachment->dmabuf->priv;
-	struct dmabuf_exporter_attachment *a = attachment->priv;
+	struct dmabuf_exporter_map *map = container_of(table, struct dmabuf_exporter_map, table);
 
-	mutex_lock(&buffer->lock);
-	a->mapped = false;
-	mutex_unlock(&buffer->lock);
+	mutex_lock(&buffer->store->lock);
+	dmabuf_exporter_mapping_put(map->mapping);
+	mutex_unlock(&buffer->store->lock);
 
-	dma_unmap_sgtable(attachment->dev, table, direction, 0);
+	sg_free_table(&map->table);
+	kfree(map);
 }
 
-static void dmabuf_exporter_sync_for_cpu(struct dmabuf_exporter_buffer *buffer,
-					 enum dma_data_direction direction)
+/* Each mapping is synced in the direction it was mapped with. */
+static void dmabuf_exporter_sync_for_cpu(struct dmabuf_exporter_store *store)
 {
-	struct dmabuf_exporter_attachment *a;
+	struct dmabuf_exporter_mapping *mapping;
 
-	mutex_lock(&buffer->lock);
-	if (buffer->vmap_count)
-		invalidate_kernel_vmap_range(buffer->vaddr, buffer->nr_pages << PAGE_SHIFT);
-	list_for_each_entry(a, &buffer->attachments, node) {
-		if (a->mapped)
-			dma_sync_sgtable_for_cpu(a->dev, &a->table, direction);
-	}
-	mutex_unlock(&buffer->lock);
+	mutex_lock(&store->lock);
+	if (store->vmap_count)
+		invalidate_kernel_vmap_range(store->vaddr, store->nr_pages << PAGE_SHIFT);
+	list_for_each_entry(mapping, &store->mappings, node)
+		dma_sync_sgtable_for_cpu(mapping->dev, &mapping->table, mapping->direction);
+	mutex_unlock(&store->lock);
 }
 
-static void dmabuf_exporter_sync_for_device(struct dmabuf_exporter_buffer *buffer,
-					    enum dma_data_direction direction)
+static void dmabuf_exporter_sync_for_device(struct dmabuf_exporter_store *store)
 {
-	struct dmabuf_exporter_attachment *a;
+	struct dmabuf_exporter_mapping *mapping;
 
-	mutex_lock(&buffer->lock);
-	if (buffer->vmap_count)
-		flush_kernel_vmap_range(buffer->vaddr, buffer->nr_pages << PAGE_SHIFT);
-	list_for_each_entry(a, &buffer->attachments, node) {
-		if (a->mapped)
-			dma_sync_sgtable_for_device(a->dev, &a->table, direction);
-	}
-	mutex_unlock(&buffer->lock);
+	mutex_lock(&store->lock);
+	if (store->vmap_count)
+		flush_kernel_vmap_range(store->vaddr, store->nr_pages << PAGE_SHIFT);
+	list_for_each_entry(mapping, &store->mappings, node)
+		dma_sync_sgtable_for_device(mapping->dev, &mapping->table, mapping->direction);
+	mutex_unlock(&store->lock);
 }
 
 static int dmabuf_exporter_begin_cpu_access(struct dma_buf *dmabuf,
 					    enum dma_data_direction direction)
 {
-	dmabuf_exporter_sync_for_cpu(dmabuf->priv, direction);
+	struct dmabuf_exporter_buffer *buffer = dmabuf->priv;
+
+	dmabuf_exporter_sync_for_cpu(buffer->store);
 	return 0;
 }
 
 static int dmabuf_exporter_end_cpu_access(struct dma_buf *dmabuf,
 					  enum dma_data_direction direction)
 {
-	dmabuf_exporter_sync_for_device(dmabuf->priv, direction);
+	struct dmabuf_exporter_buffer *buffer = dmabuf->priv;
+
+	dmabuf_exporter_sync_for_device(buffer->store);
+	return 0;
+}
+
+/* The rest of a fault's window, filled in one walk of its page table. */
+struct dmabuf_exporter_window {
+	struct vm_area_struct *vma;
+	struct page **pages;	/* the page at the window's first address */
+	unsigned long start;
+};
+
+static int dmabuf_exporter_set_pte(pte_t *pte, unsigned long address, void *data)
+{
+	struct dmabuf_exporter_window *w = data;
+	struct page *page = w->pages[(address - w->start) >> PAGE_SHIFT];
+
+	/* Called with the page table locked; a racing fault may have been first. */
+	if (pte_none(ptep_get(pte)))
+		set_pte_at(w->vma->vm_mm, address, pte,
+			   pte_mkspecial(pfn_pte(page_to_pfn(page), w->vma->vm_page_prot)));
 	return 0;
 }
 
 /*
- * Map lazily: mmap is O(1), and each fault inserts a window of pages so a
- * sequential pass over the buffer takes one fault per window.
+ * Map lazily: mmap is O(1), and a fault maps the PFNs of the faulting
+ * page's whole page table (as far as the VMA and the buffer go), so a
+ * sequential pass takes one fault per 2 MiB. The mapping is VM_PFNMAP, so
+ * get_user_pages() cannot pin the pages past the buffer's life.
  */
 static vm_fault_t dmabuf_exporter_vm_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
-	struct dmabuf_exporter_buffer *buffer = vma->vm_private_data;
+	struct dmabuf_exporter_store *store = vma->vm_private_data;
 	unsigned long address = vmf->address & PAGE_MASK;
-	unsigned long count;
-	int ret;
+	struct dmabuf_exporter_window w = { .vma = vma };
+	unsigned long end;
+	vm_fault_t ret;
 
-	if (vmf->pgoff >= buffer->nr_pages)
+	if (vmf->pgoff >= store->nr_pages)
 		return VM_FAULT_SIGBUS;
 
-	count = min3((unsigned long)DMABUF_EXPORTER_FAULT_PAGES,
-		     (unsigned long)(buffer->nr_pages - vmf->pgoff),
-		     (vma->vm_end - address) >> PAGE_SHIFT);
-	ret = vm_insert_pages(vma, address, buffer->pages + vmf->pgoff, &count);
+	ret = vmf_insert_pfn(vma, address, page_to_pfn(store->pages[vmf->pgoff]));
+	if (ret & VM_FAULT_ERROR)
+		return ret;
 
-	/* -EBUSY: a racing fault already mapped a page of the window. */
-	if (!ret || ret == -EBUSY)
-		return VM_FAULT_NOPAGE;
-	if (ret == -ENOMEM)
-		return VM_FAULT_OOM;
-	return VM_FAULT_SIGBUS;
+	/*
+	 * The faulting page is mapped, so its page table exists and the rest
+	 * of the window needs no allocation: one walk of that table inserts
+	 * the same special PTEs vmf_insert_pfn() would, without its per-page
+	 * table walk and lock. Nothing there can fail.
+	 */
+	w.start = max(address & PMD_MASK, vma->vm_start);
+	end = min(address | ~PMD_MASK, vma->vm_end - 1) + 1;
+	end = min(end, address + ((store->nr_pages - vmf->pgoff) << PAGE_SHIFT));
+	w.pages = store->pages + vmf->pgoff - ((address - w.start) >> PAGE_SHIFT);
+	apply_to_page_range(vma->vm_mm, w.start, end - w.start, dmabuf_exporter_set_pte, &w);
+	return VM_FAULT_NOPAGE;
 }
 
 static const struct vm_operations_struct dmabuf_exporter_vm_ops = {
@@ -348,63 +472,77 @@ static const struct vm_operations_struct dmabuf_exporter_vm_ops = {
 static int dmabuf_exporter_mmap(struct dma_buf *dmabuf, struct vm_area_struct *vma)
 {
 	struct dmabuf_exporter_buffer *buffer = dmabuf->priv;
+	struct dmabuf_exporter_store *store = buffer->store;
+	vm_flags_t clear = 0;
 
 	/* VM_MAYSHARE: a MAP_SHARED mapping of a read-only fd lacks VM_SHARED. */
 	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
-	if (vma->vm_pgoff >= buffer->nr_pages ||
-	    vma_pages(vma) > buffer->nr_pages - vma->vm_pgoff)
+	if (vma->vm_pgoff >= store->nr_pages ||
+	    vma_pages(vma) > store->nr_pages - vma->vm_pgoff)
 		return -EINVAL;
 
-	/* VM_MIXEDMAP lets the fault handler insert pages under the read lock. */
-	dmabuf_exporter_vma_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	/*
+	 * The VFS refuses a writable mapping of a read-only fd, but an importer
+	 * mapping its own object through dma_buf_mmap() passes its own file's
+	 * flags: check them here too.
+	 */
+	if (!buffer->writable) {
+		if (vma->vm_flags & VM_WRITE)
+			return -EACCES;
+		clear = VM_MAYWRITE;
+	}
+
+	dmabuf_exporter_vma_flags_mod(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP, clear);
 	vma->vm_ops = &dmabuf_exporter_vm_ops;
-	vma->vm_private_data = buffer;
+	vma->vm_private_data = store;
 	return 0;
 }
 
 static int dmabuf_exporter_vmap(struct dma_buf *dmabuf, struct iosys_map *map)
 {
 	struct dmabuf_exporter_buffer *buffer = dmabuf->priv;
+	struct dmabuf_exporter_store *store = buffer->store;
 	int ret = 0;
 
-	mutex_lock(&buffer->lock);
-	if (!buffer->vmap_count) {
-		buffer->vaddr = vmap(buffer->pages, buffer->nr_pages, VM_MAP, PAGE_KERNEL);
-		if (!buffer->vaddr) {
+	mutex_lock(&store->lock);
+	if (!store->vmap_count) {
+		store->vaddr = vmap(store->pages, store->nr_pages, VM_MAP, PAGE_KERNEL);
+		if (!store->vaddr) {
 			ret = -ENOMEM;
 			goto unlock;
 		}
 	}
-	buffer->vmap_count++;
-	iosys_map_set_vaddr(map, buffer->vaddr);
+	store->vmap_count++;
+	iosys_map_set_vaddr(map, store->vaddr);
 unlock:
-	mutex_unlock(&buffer->lock);
+	mutex_unlock(&store->lock);
 	return ret;
 }
 
 static void dmabuf_exporter_vunmap(struct dma_buf *dmabuf, struct iosys_map *map)
 {
 	struct dmabuf_exporter_buffer *buffer = dmabuf->priv;
+	struct dmabuf_exporter_store *store = buffer->store;
 
-	mutex_lock(&buffer->lock);
-	if (!--buffer->vmap_count) {
-		vunmap(buffer->vaddr);
-		buffer->vaddr = NULL;
+	mutex_lock(&store->lock);
+	if (!--store->vmap_count) {
+		vunmap(store->vaddr);
+		store->vaddr = NULL;
 	}
-	mutex_unlock(&buffer->lock);
+	mutex_unlock(&store->lock);
 	iosys_map_clear(map);
 }
 
 static void dmabuf_exporter_buffer_free(struct dmabuf_exporter_buffer *buffer)
 {
-	if (buffer->owns_pages)
-		dmabuf_exporter_free_pages(buffer->pages, buffer->nr_pages);
+	if (buffer->own.pages)
+		dmabuf_exporter_free_pages(buffer->own.pages, buffer->own.nr_pages);
 	if (buffer->client) {
-		dmabuf_exporter_uncharge(buffer->client, (u64)buffer->nr_pages << PAGE_SHIFT);
+		dmabuf_exporter_uncharge(buffer->client, buffer->charge);
 		dmabuf_exporter_client_put(buffer->client);
 	}
-	mutex_destroy(&buffer->lock);
+	mutex_destroy(&buffer->own.lock);
 	kfree(buffer);
 }
 
@@ -412,19 +550,12 @@ static void dmabuf_exporter_release(struct dma_buf *dmabuf)
 {
 	struct dmabuf_exporter_buffer *buffer = dmabuf->priv;
 
-	if (!buffer->owns_pages) {
-		mutex_lock(&dmabuf_exporter_shared_lock);
-		list_del(&buffer->shared_node);
-		mutex_unlock(&dmabuf_exporter_shared_lock);
-	}
 	/* The core refuses to release a dma-buf with a live vmap or attachment. */
-	WARN_ON(buffer->vmap_count || !list_empty(&buffer->attachments));
+	WARN_ON(buffer->own.vmap_count || !list_empty(&buffer->own.mappings));
 	dmabuf_exporter_buffer_free(buffer);
 }
 
 static const struct dma_buf_ops dmabuf_exporter_dma_buf_ops = {
-	.attach = dmabuf_exporter_attach,
-	.detach = dmabuf_exporter_detach,
 	.map_dma_buf = dmabuf_exporter_map_dma_buf,
 	.unmap_dma_buf = dmabuf_exporter_unmap_dma_buf,
 	.begin_cpu_access = dmabuf_exporter_begin_cpu_access,
@@ -435,16 +566,25 @@ static const struct dma_buf_ops dmabuf_exporter_dma_buf_ops = {
 	.release = dmabuf_exporter_release,
 };
 
-static struct dmabuf_exporter_buffer *dmabuf_exporter_buffer_new(void)
+/*
+ * A buffer charged @bytes to @client, which it holds a reference on until
+ * it is freed. Returns NULL, with the charge given back, on failure.
+ */
+static struct dmabuf_exporter_buffer *
+dmabuf_exporter_buffer_new(struct dmabuf_exporter_client *client, u64 bytes)
 {
 	struct dmabuf_exporter_buffer *buffer;
 
-	buffer = kzalloc(sizeof(*buffer), GFP_KERNEL);
-	if (!buffer)
+	buffer = kzalloc(sizeof(*buffer), DMABUF_EXPORTER_GFP);
+	if (!buffer) {
+		dmabuf_exporter_uncharge(client, bytes);
 		return NULL;
-	mutex_init(&buffer->lock);
-	INIT_LIST_HEAD(&buffer->attachments);
-	INIT_LIST_HEAD(&buffer->shared_node);
+	}
+	dmabuf_exporter_store_init(&buffer->own);
+	buffer->store = &buffer->own;
+	kref_get(&client->ref);
+	buffer->client = client;
+	buffer->charge = bytes;
 	return buffer;
 }
 
@@ -454,15 +594,17 @@ static struct dmabuf_exporter_buffer *dmabuf_exporter_buffer_new(void)
  * failure @buffer is freed, by the dma-buf's release if it got that far.
  */
 static int dmabuf_exporter_export(struct dmabuf_exporter_buffer *buffer, int flags,
-				  char *name, int __user *user_fd)
+				  struct dma_resv *resv, char *name, int __user *user_fd)
 {
 	DEFINE_DMA_BUF_EXPORT_INFO(exp_info);
 	struct dma_buf *dmabuf;
 	int fd;
 
+	buffer->writable = (flags & O_ACCMODE) == O_RDWR;
 	exp_info.ops = &dmabuf_exporter_dma_buf_ops;
-	exp_info.size = buffer->nr_pages << PAGE_SHIFT;
+	exp_info.size = buffer->store->nr_pages << PAGE_SHIFT;
 	exp_info.flags = flags & O_ACCMODE;
+	exp_info.resv = resv;
 	exp_info.priv = buffer;
 
 	dmabuf = dma_buf_export(&exp_info);
@@ -470,12 +612,6 @@ static int dmabuf_exporter_export(struct dmabuf_exporter_buffer *buffer, int fla
 		kfree(name);
 		dmabuf_exporter_buffer_free(buffer);
 		return PTR_ERR(dmabuf);
-	}
-
-	if (!buffer->owns_pages) {
-		mutex_lock(&dmabuf_exporter_shared_lock);
-		list_add(&buffer->shared_node, &dmabuf_exporter_shared_exports);
-		mutex_unlock(&dmabuf_exporter_shared_lock);
 	}
 
 	/* Nobody else can see the dma-buf yet; the core frees the name. */
@@ -501,18 +637,52 @@ put_dmabuf:
 	return fd;
 }
 
-/* The shared buffer's fd is writable only through a device opened for writing. */
+/*
+ * A new dma-buf over the shared page: readable, and writable only through
+ * a device opened for writing. Each costs its caller a page of quota.
+ */
 static int dmabuf_exporter_get_shared_fd(struct file *file, int __user *user_fd)
 {
-	int access = (file->f_mode & FMODE_WRITE) ? O_RDWR : O_RDONLY;
+	struct dmabuf_exporter_client *client = file->private_data;
 	struct dmabuf_exporter_buffer *buffer;
+	int access, ret;
 
-	buffer = dmabuf_exporter_buffer_new();
+	if (!(file->f_mode & FMODE_READ))
+		return -EACCES;
+	access = (file->f_mode & FMODE_WRITE) ? O_RDWR : O_RDONLY;
+
+	ret = dmabuf_exporter_charge(client, PAGE_SIZE);
+	if (ret)
+		return ret;
+	buffer = dmabuf_exporter_buffer_new(client, PAGE_SIZE);
 	if (!buffer)
 		return -ENOMEM;
-	buffer->pages = &dmabuf_exporter_shared_page;
-	buffer->nr_pages = 1;
-	return dmabuf_exporter_export(buffer, access | O_CLOEXEC, NULL, user_fd);
+	buffer->store = &dmabuf_exporter_shared_store;
+	return dmabuf_exporter_export(buffer, access | O_CLOEXEC, &dmabuf_exporter_shared_resv,
+				      NULL, user_fd);
+}
+
+/* Input the ABI leaves room for must be zero, so it can gain a meaning later. */
+static int dmabuf_exporter_check_alloc(const struct dmabuf_exporter_alloc *arg)
+{
+	unsigned int access = arg->fd_flags & O_ACCMODE;
+	size_t len;
+
+	if (arg->fd_flags & ~(O_ACCMODE | O_CLOEXEC) ||
+	    (access != O_RDONLY && access != O_RDWR))
+		return -EINVAL;
+	if (arg->fd != 0 && arg->fd != -1)
+		return -EINVAL;
+	if (arg->flags || memchr_inv(arg->reserved, 0, sizeof(arg->reserved)))
+		return -EINVAL;
+	len = strnlen(arg->name, sizeof(arg->name));
+	if (len == sizeof(arg->name) || memchr_inv(arg->name + len, 0, sizeof(arg->name) - len))
+		return -EINVAL;
+	if (!arg->size)
+		return -EINVAL;
+	if (arg->size > READ_ONCE(max_buffer_bytes) || arg->size > (u64)MAX_LFS_FILESIZE)
+		return -EFBIG;
+	return 0;
 }
 
 static int dmabuf_exporter_alloc(struct dmabuf_exporter_client *client,
@@ -520,62 +690,44 @@ static int dmabuf_exporter_alloc(struct dmabuf_exporter_client *client,
 {
 	struct dmabuf_exporter_alloc arg;
 	struct dmabuf_exporter_buffer *buffer;
-	unsigned int access;
 	char *name = NULL;
 	u64 bytes;
 	int ret;
 
 	if (copy_from_user(&arg, user_arg, sizeof(arg)))
 		return -EFAULT;
-
-	access = arg.fd_flags & O_ACCMODE;
-	if (arg.fd_flags & ~(O_ACCMODE | O_CLOEXEC) ||
-	    (access != O_RDONLY && access != O_RDWR))
-		return -EINVAL;
-	if (!memchr(arg.name, '\0', sizeof(arg.name)))
-		return -EINVAL;
-	if (!arg.size)
-		return -EINVAL;
-	if (arg.size > READ_ONCE(max_buffer_bytes) || arg.size > (u64)MAX_LFS_FILESIZE)
-		return -EFBIG;
+	ret = dmabuf_exporter_check_alloc(&arg);
+	if (ret)
+		return ret;
 	bytes = PAGE_ALIGN(arg.size);
 
 	ret = dmabuf_exporter_charge(client, bytes);
 	if (ret)
 		return ret;
+	/* From here the buffer carries the charge and gives it back when freed. */
+	buffer = dmabuf_exporter_buffer_new(client, bytes);
+	if (!buffer)
+		return -ENOMEM;
 
 	if (arg.name[0]) {
-		name = kstrdup(arg.name, GFP_KERNEL);
+		name = kstrdup(arg.name, DMABUF_EXPORTER_GFP);
 		if (!name) {
 			ret = -ENOMEM;
-			goto uncharge;
+			goto free_buffer;
 		}
 	}
-
-	buffer = dmabuf_exporter_buffer_new();
-	if (!buffer) {
+	buffer->own.nr_pages = bytes >> PAGE_SHIFT;
+	buffer->own.pages = dmabuf_exporter_alloc_pages(buffer->own.nr_pages);
+	if (!buffer->own.pages) {
 		ret = -ENOMEM;
 		goto free_name;
 	}
-	buffer->nr_pages = bytes >> PAGE_SHIFT;
-	buffer->pages = dmabuf_exporter_alloc_pages(buffer->nr_pages);
-	if (!buffer->pages) {
-		ret = -ENOMEM;
-		goto free_buffer;
-	}
-	buffer->owns_pages = true;
+	return dmabuf_exporter_export(buffer, arg.fd_flags, NULL, name, &user_arg->fd);
 
-	/* From here the buffer carries the charge and releases it when freed. */
-	kref_get(&client->ref);
-	buffer->client = client;
-	return dmabuf_exporter_export(buffer, arg.fd_flags, name, &user_arg->fd);
-
-free_buffer:
-	dmabuf_exporter_buffer_free(buffer);
 free_name:
 	kfree(name);
-uncharge:
-	dmabuf_exporter_uncharge(client, bytes);
+free_buffer:
+	dmabuf_exporter_buffer_free(buffer);
 	return ret;
 }
 
@@ -592,37 +744,60 @@ static long dmabuf_exporter_ioctl(struct file *file, unsigned int cmd, unsigned 
 	}
 }
 
-/* Bracket kernel access to the shared page like a dma-buf CPU access. */
-static void *dmabuf_exporter_shared_begin(enum dma_data_direction direction)
+/*
+ * Kernel access to the shared page is a CPU access like any other: it waits
+ * for the devices' implicit fences (writers before a read, everyone before
+ * a write), interruptibly, as dma_buf_begin_cpu_access() does.
+ */
+static int dmabuf_exporter_shared_wait(bool write)
 {
-	struct dmabuf_exporter_buffer *buffer;
+	long ret;
 
+	ret = dma_resv_wait_timeout(&dmabuf_exporter_shared_resv, dma_resv_usage_rw(write),
+				    true, MAX_SCHEDULE_TIMEOUT);
+	return ret < 0 ? ret : 0;
+}
+
+/* Bracket kernel access to the shared page like a dma-buf CPU access. */
+static void *dmabuf_exporter_shared_begin(void)
+{
 	mutex_lock(&dmabuf_exporter_shared_lock);
-	list_for_each_entry(buffer, &dmabuf_exporter_shared_exports, shared_node)
-		dmabuf_exporter_sync_for_cpu(buffer, direction);
+	dmabuf_exporter_sync_for_cpu(&dmabuf_exporter_shared_store);
 	return kmap_local_page(dmabuf_exporter_shared_page);
 }
 
-static void dmabuf_exporter_shared_end(void *vaddr, enum dma_data_direction direction)
+static void dmabuf_exporter_shared_end(void *vaddr)
 {
-	struct dmabuf_exporter_buffer *buffer;
-
 	kunmap_local(vaddr);
-	list_for_each_entry(buffer, &dmabuf_exporter_shared_exports, shared_node)
-		dmabuf_exporter_sync_for_device(buffer, direction);
+	dmabuf_exporter_sync_for_device(&dmabuf_exporter_shared_store);
 	mutex_unlock(&dmabuf_exporter_shared_lock);
 }
 
+/*
+ * The text is copied out under the lock and to user space outside it, so a
+ * reader whose buffer faults slowly holds nobody else up.
+ */
 static ssize_t dmabuf_exporter_read(struct file *file, char __user *buf,
 				    size_t count, loff_t *ppos)
 {
-	char *vaddr;
+	char *vaddr, *text;
 	ssize_t ret;
+	size_t len;
 
-	vaddr = dmabuf_exporter_shared_begin(DMA_FROM_DEVICE);
-	ret = simple_read_from_buffer(buf, count, ppos, vaddr,
-				      strnlen(vaddr, DMABUF_EXPORTER_SHARED_SIZE));
-	dmabuf_exporter_shared_end(vaddr, DMA_FROM_DEVICE);
+	ret = dmabuf_exporter_shared_wait(false);
+	if (ret)
+		return ret;
+	text = kmalloc(DMABUF_EXPORTER_SHARED_SIZE, DMABUF_EXPORTER_GFP);
+	if (!text)
+		return -ENOMEM;
+
+	vaddr = dmabuf_exporter_shared_begin();
+	len = strnlen(vaddr, DMABUF_EXPORTER_SHARED_SIZE);
+	memcpy(text, vaddr, len);
+	dmabuf_exporter_shared_end(vaddr);
+
+	ret = simple_read_from_buffer(buf, count, ppos, text, len);
+	kfree(text);
 	return ret;
 }
 
@@ -632,6 +807,7 @@ static ssize_t dmabuf_exporter_write(struct file *file, const char __user *buf,
 	loff_t pos = *ppos;
 	char *vaddr, *text;
 	size_t n;
+	int ret;
 
 	if (pos < 0)
 		return -EINVAL;
@@ -645,16 +821,21 @@ static ssize_t dmabuf_exporter_write(struct file *file, const char __user *buf,
 	text = memdup_user(buf, n);
 	if (IS_ERR(text))
 		return PTR_ERR(text);
+	ret = dmabuf_exporter_shared_wait(true);
+	if (ret)
+		goto free_text;
 
-	vaddr = dmabuf_exporter_shared_begin(DMA_TO_DEVICE);
+	vaddr = dmabuf_exporter_shared_begin();
 	memcpy(vaddr + pos, text, n);
 	if (pos + n < DMABUF_EXPORTER_SHARED_SIZE)
 		vaddr[pos + n] = '\0';
-	dmabuf_exporter_shared_end(vaddr, DMA_TO_DEVICE);
-	kfree(text);
+	dmabuf_exporter_shared_end(vaddr);
 
 	*ppos = pos + n;
-	return n;
+	ret = n;
+free_text:
+	kfree(text);
+	return ret;
 }
 
 static loff_t dmabuf_exporter_llseek(struct file *file, loff_t offset, int whence)
@@ -666,12 +847,14 @@ static int dmabuf_exporter_open(struct inode *inode, struct file *file)
 {
 	struct dmabuf_exporter_client *client;
 
-	client = kzalloc(sizeof(*client), GFP_KERNEL);
+	client = kzalloc(sizeof(*client), DMABUF_EXPORTER_GFP);
 	if (!client)
 		return -ENOMEM;
 	kref_init(&client->ref);
 	atomic64_set(&client->bytes, 0);
 	file->private_data = client;
+	/* Threads sharing the fd read and write at one position, in turn. */
+	file->f_mode |= FMODE_ATOMIC_POS;
 	return 0;
 }
 
@@ -711,12 +894,15 @@ static int __init dmabuf_exporter_init(void)
 	memcpy_to_page(dmabuf_exporter_shared_page, 0, DMABUF_EXPORTER_SHARED_TEXT,
 		       sizeof(DMABUF_EXPORTER_SHARED_TEXT));
 
+	dma_resv_init(&dmabuf_exporter_shared_resv);
+
 	ret = misc_register(&dmabuf_exporter_misc);
 	if (ret)
-		goto free_shared_page;
+		goto fini_resv;
 	return 0;
 
-free_shared_page:
+fini_resv:
+	dma_resv_fini(&dmabuf_exporter_shared_resv);
 	__free_page(dmabuf_exporter_shared_page);
 	return ret;
 }
@@ -725,6 +911,7 @@ free_shared_page:
 static void __exit dmabuf_exporter_exit(void)
 {
 	misc_deregister(&dmabuf_exporter_misc);
+	dma_resv_fini(&dmabuf_exporter_shared_resv);
 	__free_page(dmabuf_exporter_shared_page);
 }
 

@@ -8,7 +8,9 @@
  *   exporter  a dmabuf_exporter buffer
  * The consumer's minor page faults show how each mapping is populated.
  *
- *   bench [-m MIB] [-r ROUNDS]
+ *   bench [-m MIB] [-r ROUNDS] [-p PATH]
+ *
+ * -p runs only the paths whose name contains PATH (e.g. -p dmabuf_exporter).
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -194,14 +196,16 @@ int main(int argc, char **argv)
 		{ "dmabuf_exporter dma-buf", source_exporter },
 	};
 	int rounds = 3, opt, failed = 0;
+	const char *only = NULL;
 
 	harness_init(argv[0]);
-	while ((opt = getopt(argc, argv, "m:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "m:r:p:")) != -1) {
 		switch (opt) {
 		case 'm': size = strtoul(optarg, NULL, 0) << 20; break;
 		case 'r': rounds = atoi(optarg); break;
+		case 'p': only = optarg; break;
 		default:
-			fprintf(stderr, "usage: %s [-m MIB] [-r ROUNDS]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-m MIB] [-r ROUNDS] [-p PATH]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -211,6 +215,8 @@ int main(int argc, char **argv)
 		struct result results[16];
 		int n = rounds < 16 ? rounds : 16;
 
+		if (only && !strstr(paths[p].name, only))
+			continue;
 		for (int r = 0; r < n; r++) {
 			results[r] = run(paths[p].source);
 			failed |= !results[r].ok;

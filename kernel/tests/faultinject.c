@@ -7,10 +7,21 @@
  * fail_usercopy all count), until the operation runs with no site left.
  * At every step the operation must either succeed or fail with ENOMEM or
  * EFAULT, must install no fd when it fails, and the module must still work
- * afterwards. The sites that fired are listed by the kernel's fault
- * injection stack dumps in the log; this program prints how many there were.
+ * afterwards: under a quota (max_file_bytes and max_total_bytes) just large
+ * enough for the largest buffer, it must allocate exactly that much again,
+ * so a leaked charge of even one page shows. The sites that fired are
+ * listed by the kernel's fault injection stack dumps in the log; this
+ * program prints how many there were.
+ *
+ * The page fault path is walked through a write() whose source is a fresh
+ * mapping that straddles a 2 MiB boundary, so the kernel's copy faults on
+ * two page tables that do not exist yet (a fault from user mode that failed
+ * its allocation would report VM_FAULT_OOM to the page fault handler, which
+ * the kernel logs). Attach and map are walked through vgem imports.
+ *
+ *   faultinject [window]	("window": only the page-table check at the end)
  */
-#include "harness.h"
+#include "vgem.h"
 
 #define MAX_SITES 1000
 
@@ -65,7 +76,13 @@ struct operation {
 	const char *name;
 	/* Returns the syscall result; sets *new_fd to an fd it created, or -1. */
 	long (*run)(int dev, int *new_fd);
+	/* Optional: before arming, and after the step (whatever its result). */
+	void (*prepare)(int dev);
+	void (*cleanup)(int dev);
 };
+
+/* The largest buffer an operation makes; also the quota. */
+#define QUOTA	((4 << 20) + 4096)
 
 static long op_alloc(int dev, int *new_fd, size_t size)
 {
@@ -102,33 +119,178 @@ static long op_write(int dev, int *new_fd)
 	return pwrite(dev, text, sizeof(text), 0) < 0 ? -1 : 0;
 }
 
+/* ---- the page fault path ---- */
+
+#define WINDOW_PAGES	4
+static char *slots;		/* 2 MiB-aligned address space, one 4 MiB slot per step */
+static unsigned int next_slot;
+static int window_fd = -1;
+static char *window;		/* WINDOW_PAGES pages, the middle at a 2 MiB boundary */
+
+static void prepare_window(int dev)
+{
+	char *p;
+
+	window_fd = must_alloc(dev, WINDOW_PAGES * PAGE, O_RDWR | O_CLOEXEC, "window");
+	p = must_map(window_fd, WINDOW_PAGES * PAGE, PROT_READ | PROT_WRITE, 0);
+	memset(p, 'w', WINDOW_PAGES * PAGE);
+	CHECK(munmap(p, WINDOW_PAGES * PAGE) == 0);
+	CHECK(next_slot < MAX_SITES + 8);
+	p = slots + (size_t)next_slot++ * (4 << 20) + (2 << 20) - WINDOW_PAGES / 2 * PAGE;
+	window = mmap(p, WINDOW_PAGES * PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, window_fd, 0);
+	CHECK(window == p);
+}
+
+static long op_fault(int dev, int *new_fd)
+{
+	*new_fd = -1;
+	/* The copy faults on the page before the boundary, then on the one after it. */
+	return pwrite(dev, window + PAGE + PAGE / 2, PAGE, 0) < 0 ? -1 : 0;
+}
+
+static void cleanup_window(int dev)
+{
+	static const char text[] = DMABUF_EXPORTER_SHARED_TEXT;
+	unsigned int i;
+
+	/* Whatever failed, the mapping shows the buffer. */
+	for (i = 0; i < WINDOW_PAGES * PAGE; i += PAGE / 2)
+		CHECKF(window[i] == 'w', "window byte %u after the step", i);
+	CHECK(munmap(window, WINDOW_PAGES * PAGE) == 0);
+	CHECK(close(window_fd) == 0);
+	CHECK(pwrite(dev, text, sizeof(text), 0) == sizeof(text));
+}
+
+/* ---- attach and map, through vgem ---- */
+
+static int card = -1, import_fd = -1, shared_fd = -1;
+static __u32 shared_handle;
+
+static void prepare_import(int dev)
+{
+	import_fd = must_alloc(dev, 16 * PAGE, O_RDWR | O_CLOEXEC, "import");
+}
+
+static long op_import(int dev, int *new_fd)
+{
+	__u32 handle;
+
+	(void)dev;
+	*new_fd = -1;
+	/* The cleanup drops the handle, once fail-nth is disarmed. */
+	handle = vgem_import(card, import_fd);
+	return handle ? 0 : -1;
+}
+
+/*
+ * A failed PRIME import can still have made a handle (DRM copies the
+ * handle out last): reopening the card drops every handle it holds.
+ */
+static void reopen_card(void)
+{
+	CHECK(close(card) == 0);
+	card = must_vgem_open();
+}
+
+static void cleanup_import(int dev)
+{
+	(void)dev;
+	reopen_card();
+	CHECK(close(import_fd) == 0);
+}
+
+/* A second import of the shared page while one is mapped: the shared DMA mapping. */
+static void prepare_shared_import(int dev)
+{
+	CHECK(ioctl(dev, DMABUF_EXPORTER_IOC_GET_SHARED_FD, &shared_fd) == 0);
+	shared_handle = vgem_import(card, shared_fd);
+	CHECK(shared_handle != 0);
+	CHECK(ioctl(dev, DMABUF_EXPORTER_IOC_GET_SHARED_FD, &import_fd) == 0);
+}
+
+static void cleanup_shared_import(int dev)
+{
+	(void)dev;
+	CHECK(vgem_close(card, shared_handle) == 0);
+	reopen_card();
+	CHECK(close(shared_fd) == 0);
+	CHECK(close(import_fd) == 0);
+}
+
 static const struct operation operations[] = {
-	{ "ALLOC 4 KiB", op_alloc_small },
-	{ "ALLOC 4 MiB + 4 KiB", op_alloc_large },
-	{ "GET_SHARED_FD", op_shared },
-	{ "read", op_read },
-	{ "write", op_write },
+	{ "ALLOC 4 KiB", op_alloc_small, NULL, NULL },
+	{ "ALLOC 4 MiB + 4 KiB", op_alloc_large, NULL, NULL },
+	{ "GET_SHARED_FD", op_shared, NULL, NULL },
+	{ "read", op_read, NULL, NULL },
+	{ "write", op_write, NULL, NULL },
+	{ "page faults (write)", op_fault, prepare_window, cleanup_window },
+	{ "vgem import (attach, map)", op_import, prepare_import, cleanup_import },
+	{ "second shared import", op_import, prepare_shared_import, cleanup_shared_import },
 };
 
-/* The module must still allocate, map and read back after every injected failure. */
+/*
+ * The module must still allocate, map and read back after every injected
+ * failure, and the whole quota must be free again.
+ */
 static void check_module_works(int dev)
 {
-	int fd = must_alloc(dev, 8192, O_RDWR | O_CLOEXEC, "after-injection");
-	char *map = must_map(fd, 8192, PROT_READ | PROT_WRITE, 0);
+	int fd = try_alloc(dev, QUOTA, O_RDWR | O_CLOEXEC, "after-injection");
+	char *map;
 
-	CHECK(check_zero(map, 8192) == -1);
-	map[8191] = 1;
-	munmap(map, 8192);
+	CHECKF(fd >= 0, "%s", "ALLOC of the whole quota after a step: a charge leaked?");
+	map = must_map(fd, QUOTA, PROT_READ | PROT_WRITE, 0);
+	CHECK(map[0] == 0 && map[QUOTA - 1] == 0);
+	map[QUOTA - 1] = 1;
+	munmap(map, QUOTA);
 	close(fd);
+}
+
+/*
+ * A fault from user mode whose page table exists allocates nothing: its
+ * window ends at the page table's end instead of allocating the next one
+ * (which, failing, would have turned a fault that mapped its page into
+ * VM_FAULT_OOM). Checked with fail-nth armed around the touch: it must not
+ * fire.
+ */
+static void check_window_stays_in_page_table(int dev)
+{
+	char *base = slots + (size_t)next_slot++ * (4 << 20), *anon, *p;
+	int fd = must_alloc(dev, WINDOW_PAGES * PAGE, O_RDWR | O_CLOEXEC, "window");
+	int armed, fired;
+
+	SECTION("a fault maps no further than its page table");
+	p = base + (2 << 20) - WINDOW_PAGES / 2 * PAGE;
+	CHECK(mmap(p, WINDOW_PAGES * PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0) == p);
+	/* An anonymous page just below makes the page table exist. */
+	anon = mmap(p - PAGE, PAGE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	CHECK(anon == p - PAGE);
+	anon[0] = 1;
+	armed = arm(1);
+	(void)*(volatile char *)p;
+	fired = disarm(armed);
+	CHECKF(!fired, "%s", "the fault allocated (a page table past the boundary?)");
+	CHECK(*(volatile char *)(p + 3 * PAGE) == 0);
+	CHECK(munmap(anon, PAGE) == 0);
+	CHECK(munmap(p, WINDOW_PAGES * PAGE) == 0);
+	CHECK(close(fd) == 0);
 }
 
 int main(int argc, char **argv)
 {
 	int dev, total_sites = 0;
 
-	(void)argc;
 	harness_init(argv[0]);
+	param_save("max_file_bytes");
+	param_save("max_total_bytes");
+	param_set("max_file_bytes", QUOTA);
+	param_set("max_total_bytes", QUOTA);
 	dev = dev_open();
+	card = must_vgem_open();
+	slots = mmap(NULL, (size_t)(MAX_SITES + 9) << 22, PROT_NONE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	CHECK(slots != MAP_FAILED);
+	slots = (char *)(((uintptr_t)slots + (4 << 20) - 1) & ~(uintptr_t)((4 << 20) - 1));
 	/* Let every allocation, sleeping or not, and every user copy take part. */
 	write_file("/sys/kernel/debug/failslab/ignore-gfp-wait", "N");
 	write_file("/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N");
@@ -140,6 +302,8 @@ int main(int argc, char **argv)
 	write_file("/sys/kernel/debug/fail_usercopy/verbose_ratelimit_burst", "1000");
 
 	for (size_t i = 0; i < sizeof(operations) / sizeof(operations[0]); i++) {
+		if (argc > 1 && !strcmp(argv[1], "window"))
+			break;
 		const struct operation *op = &operations[i];
 		int sites = 0;
 
@@ -147,10 +311,14 @@ int main(int argc, char **argv)
 			int fds_before = count_fds(), armed, new_fd, fired, err;
 			long ret;
 
+			if (op->prepare)
+				op->prepare(dev);
 			armed = arm(nth);
 			ret = op->run(dev, &new_fd);
 			err = errno;
 			fired = disarm(armed);
+			if (op->cleanup)
+				op->cleanup(dev);
 			if (!fired) {
 				CHECKF(ret == 0, "%s with no fault injected", op->name);
 				if (new_fd >= 0)
@@ -171,6 +339,8 @@ int main(int argc, char **argv)
 		CHECKF(sites > 0, "%s reached no injection site", op->name);
 		total_sites += sites;
 	}
+	check_window_stays_in_page_table(dev);
+	close(card);
 	close(dev);
 	printf("faultinject: %d sites in all\n", total_sites);
 	return 0;

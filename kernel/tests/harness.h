@@ -476,4 +476,58 @@ static inline int fdinfo_get(int fd, const char *key, char *out, size_t outlen)
 	return ret;
 }
 
+/* ---- the table-driven runner ---- */
+
+struct harness_test {
+	const char *name;
+	void (*run)(void);
+};
+
+/*
+ * main() of a test program: runs @tests in order (or only those named on
+ * the command line), between @setup and @teardown (either may be NULL),
+ * and fails if the program ends with more or fewer fds than it started.
+ */
+static inline int harness_main(int argc, char **argv, void (*setup)(void),
+			       void (*teardown)(void), const struct harness_test *tests,
+			       size_t nr_tests)
+{
+	int fds_before, i, ran = 0;
+	size_t t;
+
+	harness_init(argv[0]);
+	for (i = 1; i < argc; i++) {
+		for (t = 0; t < nr_tests && strcmp(argv[i], tests[t].name); t++)
+			;
+		if (t == nr_tests) {
+			fprintf(stderr, "%s: no test named %s; the tests are:", harness_prog, argv[i]);
+			for (t = 0; t < nr_tests; t++)
+				fprintf(stderr, " %s", tests[t].name);
+			fprintf(stderr, "\n");
+			return 2;
+		}
+	}
+	fds_before = count_fds();
+	if (setup)
+		setup();
+	for (t = 0; t < nr_tests; t++) {
+		int selected = argc < 2;
+
+		for (i = 1; i < argc; i++)
+			selected |= !strcmp(argv[i], tests[t].name);
+		if (!selected)
+			continue;
+		printf("%s: == %s\n", harness_prog, tests[t].name);
+		tests[t].run();
+		ran++;
+	}
+	if (teardown)
+		teardown();
+	CHECK_EQ(count_fds(), fds_before);
+	printf("%s: OK (%d tests)\n", harness_prog, ran);
+	return 0;
+}
+
+#define HARNESS_TEST(fn)	{ #fn, fn }
+
 #endif /* DMABUF_TESTS_HARNESS_H */

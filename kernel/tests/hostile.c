@@ -99,6 +99,9 @@ static void test_alloc_arguments(int dev)
 
 	memset(long_name, 'x', sizeof(long_name));
 	CHECK_ERR(alloc_raw(dev, PAGE, O_RDWR, long_name, sizeof(long_name)), EINVAL);
+	/* Bytes after the name's NUL must be zero. */
+	CHECK_ERR(alloc_raw(dev, PAGE, O_RDWR, "a\0b", 3), EINVAL);
+	CHECK_ERR(alloc_raw(dev, PAGE, O_RDWR, "\0\0\0x", 4), EINVAL);
 	long_name[sizeof(long_name) - 1] = '\0';
 	fd = alloc_raw(dev, PAGE, O_RDWR, long_name, sizeof(long_name));
 	CHECK(fd >= 0);
@@ -221,7 +224,14 @@ static void test_read_write(int dev)
 	memset(expected, 0, PAGE);
 	CHECK(pread(dev, expected, PAGE, 0) == 3 && !strcmp(expected, "abc"));
 
-	/* Bad buffers. */
+	/* Bad buffers; a failed write changes nothing. */
+	reset_shared(dev);
+	CHECK_ERR(pwrite(dev, straddling_pointer(8), 16, 0), EFAULT);
+	CHECK_ERR(pwrite(dev, straddling_pointer(PAGE - 1), PAGE, 0), EFAULT);
+	CHECK_ERR(pwrite(dev, guard_page, 1, 3), EFAULT);
+	memset(expected, 0, PAGE);
+	CHECK(pread(dev, expected, PAGE, 0) == (ssize_t)text_len);
+	CHECKF(!strcmp(expected, text), "the shared text after failed writes: \"%s\"", expected);
 	CHECK_ERR(pread(dev, null_ptr, 16, 0), EFAULT);
 	CHECK_ERR(pread(dev, ro_page, 16, 0), EFAULT);
 	CHECK_ERR(pread(dev, KERNEL_ADDRESS, 16, 0), EFAULT);
@@ -266,7 +276,7 @@ static void fuzz(int dev, uint64_t seed, long iterations)
 		union {
 			struct dmabuf_exporter_alloc alloc;
 			int fd;
-			unsigned char bytes[64];
+			unsigned char bytes[sizeof(struct dmabuf_exporter_alloc)];
 		} arg;
 		unsigned long cmd;
 		void *pointer = &arg;
@@ -286,8 +296,16 @@ static void fuzz(int dev, uint64_t seed, long iterations)
 				arg.alloc.size = (r >> 20) % (8 * PAGE);
 			if (r & 0x200)
 				arg.alloc.fd_flags = (r & 0x400) ? O_RDWR | O_CLOEXEC : O_RDONLY;
-			if (r & 0x800)
-				arg.alloc.name[(r >> 12) % DMABUF_EXPORTER_NAME_LEN] = '\0';
+			if (r & 0x800) {
+				size_t at = (r >> 12) % DMABUF_EXPORTER_NAME_LEN;
+
+				memset(arg.alloc.name + at, 0, DMABUF_EXPORTER_NAME_LEN - at);
+			}
+			if (r & 0x1000) {
+				arg.alloc.flags = 0;
+				memset(arg.alloc.reserved, 0, sizeof(arg.alloc.reserved));
+				arg.alloc.fd = (r & 0x2000) ? -1 : 0;
+			}
 			break;
 		case 3:
 			cmd = DMABUF_EXPORTER_IOC_GET_SHARED_FD;

@@ -4,9 +4,16 @@
  * exports them back: the same dma-buf comes back, with the same bytes, and
  * the import keeps the buffer alive after our own fds and mappings are gone.
  * A vgem fence attached to the import is seen by poll() on our fd: importer
- * and exporter share one reservation object.
+ * and exporter share one reservation object; and read()/write() on the
+ * device wait for fences on any import of the shared buffer. Several
+ * imports of the same memory share one DMA mapping (the debug kernel's
+ * DMA-API checks report overlapping mappings).
+ *
+ *   importer [TEST...]
  */
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include "vgem.h"
 
@@ -173,24 +180,187 @@ static void test_large_buffer(void)
 	CHECK(close(fd) == 0);
 }
 
-int main(int argc, char **argv)
+static void test_shared_imports_at_once(void)
 {
-	int fds_before;
+	char text[DMABUF_EXPORTER_SHARED_SIZE];
+	int fd1, fd2, card2;
+	__u32 h1, h2, h3, h4;
+	char *m1, *m2;
 
-	(void)argc;
-	harness_init(argv[0]);
-	fds_before = count_fds();
+	SECTION("two shared exports, and one imported twice, mapped by vgem at once");
+	CHECK(ioctl(dev, DMABUF_EXPORTER_IOC_GET_SHARED_FD, &fd1) == 0);
+	CHECK(ioctl(dev, DMABUF_EXPORTER_IOC_GET_SHARED_FD, &fd2) == 0);
+	card2 = must_vgem_open();
+	h1 = vgem_import(card, fd1);
+	CHECK(h1 != 0);
+	h2 = vgem_import(card, fd2);
+	CHECK(h2 != 0);
+	CHECK(h1 != h2);
+	h3 = vgem_import(card2, fd1);	/* another attachment of the same dma-buf */
+	CHECK(h3 != 0);
+	m1 = must_map(fd1, PAGE, PROT_READ | PROT_WRITE, 0);
+	m2 = must_map(fd2, PAGE, PROT_READ, 0);
+	CHECK(sync_buf(fd1, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW) == 0);
+	m1[PAGE - 2] = 'I';
+	CHECK(sync_buf(fd1, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW) == 0);
+	CHECK(sync_buf(fd2, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ) == 0);
+	CHECK_EQ(m2[PAGE - 2], 'I');
+	CHECK(sync_buf(fd2, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ) == 0);
+	/* The device's own CPU access syncs all of them too. */
+	CHECK(pread(dev, text, sizeof(text), 0) >= 0);
+	CHECK(pwrite(dev, "", 1, PAGE - 2) == 1);
+	CHECK_EQ(m2[PAGE - 2], '\0');
+	/* An ALLOC buffer imported through two vgem files at once. */
+	CHECK(close(fd2) == 0);
+	fd2 = must_alloc(dev, 4 * PAGE, O_RDWR | O_CLOEXEC, NULL);
+	h4 = vgem_import(card, fd2);
+	CHECK(h4 != 0);
+	CHECK(vgem_close(card, h2) == 0);
+	h2 = vgem_import(card2, fd2);
+	CHECK(h2 != 0);
+	CHECK(sync_buf(fd2, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW) == 0);
+	CHECK(sync_buf(fd2, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW) == 0);
+	CHECK(vgem_close(card2, h2) == 0);
+	CHECK(vgem_close(card, h4) == 0);
+	CHECK(vgem_close(card2, h3) == 0);
+	CHECK(vgem_close(card, h1) == 0);
+	CHECK(munmap(m1, PAGE) == 0);
+	CHECK(munmap(m2, PAGE) == 0);
+	CHECK(close(card2) == 0);
+	CHECK(close(fd2) == 0);
+	CHECK(close(fd1) == 0);
+}
+
+struct device_io {
+	int write;
+	ssize_t result;
+	int err;
+	double done_at;
+};
+
+static void *device_io(void *arg)
+{
+	struct device_io *io = arg;
+	char text[DMABUF_EXPORTER_SHARED_SIZE];
+
+	if (io->write)
+		io->result = pwrite(dev, "", 1, PAGE - 1);
+	else
+		io->result = pread(dev, text, sizeof(text), 0);
+	io->err = errno;
+	io->done_at = now_sec();
+	return NULL;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * Attach a vgem fence (@write: a write fence) to an import of a new shared
+ * export; returns the fence, and the shared fd and handle to drop later.
+ */
+static __u32 fence_shared(int write, int *fd, __u32 *handle)
+{
+	struct drm_vgem_fence_attach attach;
+
+	CHECK(ioctl(dev, DMABUF_EXPORTER_IOC_GET_SHARED_FD, fd) == 0);
+	*handle = vgem_import(card, *fd);
+	CHECK(*handle != 0);
+	memset(&attach, 0, sizeof(attach));
+	attach.handle = *handle;
+	attach.flags = write ? VGEM_FENCE_WRITE : 0;
+	CHECK(ioctl(card, DRM_IOCTL_VGEM_FENCE_ATTACH, &attach) == 0);
+	return attach.out_fence;
+}
+
+static void signal_fence(__u32 fence)
+{
+	struct drm_vgem_fence_signal sig = { .fence = fence };
+
+	CHECK(ioctl(card, DRM_IOCTL_VGEM_FENCE_SIGNAL, &sig) == 0);
+}
+
+static void test_device_waits_for_fences(void)
+{
+	static const struct { int fence_write, io_write; const char *what; } cases[] = {
+		{ 1, 0, "read() waits for a device's write fence" },
+		{ 0, 1, "write() waits for a device's read fence" },
+		{ 1, 1, "write() waits for a device's write fence" },
+	};
+	struct sigaction sa;
+	struct device_io io;
+	pthread_t t;
+	unsigned int i;
+	double signalled;
+	__u32 fence, handle;
+	int fd;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		SECTION(cases[i].what);
+		fence = fence_shared(cases[i].fence_write, &fd, &handle);
+		io = (struct device_io){ .write = cases[i].io_write };
+		CHECK(pthread_create(&t, NULL, device_io, &io) == 0);
+		sleep_ms(300);
+		CHECKF(io.done_at == 0, "returned %zd before the fence was signalled", io.result);
+		signalled = now_sec();
+		signal_fence(fence);
+		CHECK(pthread_join(t, NULL) == 0);
+		CHECKF(io.result >= 0, "%s after the signal: errno %d", cases[i].what, io.err);
+		CHECK(io.done_at >= signalled);
+		CHECK(vgem_close(card, handle) == 0);
+		CHECK(close(fd) == 0);
+	}
+
+	SECTION("a read fence does not hold up read()");
+	fence = fence_shared(0, &fd, &handle);
+	io = (struct device_io){ .write = 0 };
+	device_io(&io);
+	CHECK(io.result >= 0);
+	signal_fence(fence);
+	CHECK(vgem_close(card, handle) == 0);
+	CHECK(close(fd) == 0);
+
+	SECTION("the wait is interruptible: EINTR");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;	/* no SA_RESTART */
+	CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+	fence = fence_shared(1, &fd, &handle);
+	alarm(1);
+	io = (struct device_io){ .write = 0 };
+	device_io(&io);
+	CHECKF(io.result == -1 && io.err == EINTR, "read returned %zd, errno %d",
+	       io.result, io.err);
+	signal_fence(fence);
+	CHECK(vgem_close(card, handle) == 0);
+	CHECK(close(fd) == 0);
+	sa.sa_handler = SIG_DFL;
+	CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+}
+
+static void setup(void)
+{
 	dev = dev_open();
 	card = must_vgem_open();
+}
 
-	test_alloc_buffer();
-	test_shared_buffer();
-	test_large_buffer();
-	test_fence();
-
+static void teardown(void)
+{
 	CHECK(close(card) == 0);
 	CHECK(close(dev) == 0);
-	CHECK_EQ(count_fds(), fds_before);
-	printf("%s: OK\n", harness_prog);
-	return 0;
+}
+
+static const struct harness_test tests[] = {
+	HARNESS_TEST(test_alloc_buffer),
+	HARNESS_TEST(test_shared_buffer),
+	HARNESS_TEST(test_large_buffer),
+	HARNESS_TEST(test_fence),
+	HARNESS_TEST(test_shared_imports_at_once),
+	HARNESS_TEST(test_device_waits_for_fences),
+};
+
+int main(int argc, char **argv)
+{
+	return harness_main(argc, argv, setup, teardown, tests, ARRAY_SIZE(tests));
 }

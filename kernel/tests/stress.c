@@ -86,9 +86,11 @@ static int verify(int fd, const struct message *msg)
 		FAIL("mmap to verify");
 		return -1;
 	}
-	sync_buf(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+	if (sync_buf(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ))
+		FAIL("SYNC START to verify");
 	sum = checksum(map, msg->size / 8);
-	sync_buf(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
+	if (sync_buf(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ))
+		FAIL("SYNC END to verify");
 	munmap(map, msg->size);
 	if (sum != msg->checksum) {
 		FAIL("checksum mismatch: size %llu seed %llu", (unsigned long long)msg->size,
@@ -123,8 +125,6 @@ static void import_into_vgem(int fd)
 {
 	__u32 handle;
 
-	if (vgem_fd < 0)
-		return;
 	handle = vgem_import(vgem_fd, fd);
 	if (!handle) {
 		FAIL("vgem PRIME_FD_TO_HANDLE");
@@ -167,9 +167,11 @@ static void one_round(unsigned int *rng)
 		close(fd);
 		return;
 	}
-	sync_buf(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE);
+	if (sync_buf(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE))
+		FAIL("SYNC START to fill");
 	msg.checksum = fill(map, msg.size / 8, msg.seed);
-	sync_buf(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE);
+	if (sync_buf(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE))
+		FAIL("SYNC END to fill");
 
 	if (rand_r(rng) % 2)
 		import_into_vgem(fd);
@@ -210,8 +212,10 @@ static void worker_process(int index)
 	pthread_t tids[64];
 
 	vgem_fd = vgem_open();
-	if (vgem_fd < 0)
-		fprintf(stderr, "stress: no vgem device; skipping imports in worker %d\n", index);
+	if (vgem_fd < 0) {
+		FAIL("no vgem device in worker %d (modprobe vgem)", index);
+		_exit(1);
+	}
 	for (int t = 0; t < threads; t++)
 		pthread_create(&tids[t], NULL, worker_thread,
 			       (void *)(uintptr_t)(seed * 7919 + index * 131 + t));
@@ -243,8 +247,8 @@ static void unloader_process(void)
 			FAIL("rmmod succeeded while buffers were alive");
 			break;
 		}
-		if (errno != EWOULDBLOCK && errno != EBUSY)
-			FAIL("unexpected rmmod error");
+		if (errno != EWOULDBLOCK)
+			FAIL("rmmod refused with an errno other than EWOULDBLOCK");
 		usleep(2000);
 	}
 	_exit(0);
@@ -337,7 +341,7 @@ int main(int argc, char **argv)
 	       seed, processes, threads, seconds, counters->allocs, counters->verified,
 	       counters->passed, counters->imported, counters->forks, counters->unload_attempts);
 	if (failed || atomic_load(&counters->failed) || !counters->allocs ||
-	    !counters->unload_attempts) {
+	    !counters->unload_attempts || !counters->imported) {
 		fprintf(stderr, "stress: FAILED\n");
 		return 1;
 	}
