@@ -46,16 +46,19 @@ public struct DMABufExporter: ~Copyable, Sendable {
         try owned.close().get("close", on: path.string)
     }
 
-    /// A new dma-buf fd (O_RDWR) over the device's one shared buffer: the seed article's ioctl.
-    /// Each call exports a new dma-buf, with a new inode, over the same memory.
+    /// A new dma-buf fd over the device's one shared buffer: the seed article's ioctl.
+    /// Each call exports a new dma-buf, with a new inode, over the same memory. The fd is
+    /// read-write if the device was opened read-write, read-only if it was opened read-only.
     ///
-    /// - Throws: the ioctl's error; `.badResponse` if the device answers
-    ///   without an fd; `.notADMABuf` if the fd it gives is not a dma-buf.
+    /// - Throws: the ioctl's error: `.permissionDenied` if the device was opened write-only,
+    ///   `.limitExceeded` when the page it costs would exceed the module's limits;
+    ///   `.badResponse` if the device answers without an fd; `.notADMABuf` if the fd it
+    ///   gives is not a dma-buf.
     public func sharedBuffer() throws(DMABufError) -> DMABuffer {
         let operation = "GET_SHARED_FD ioctl"
         var fd: CInt = -1
         _ = try Sys.ioctl(descriptor, CDMABufExporter_DMABUF_EXPORTER_IOC_GET_SHARED_FD(), &fd)
-            .get(operation, on: path.string, hint: Self.allocationHint)
+            .get(operation, on: path.string, code: Self.allocationCode, hint: Self.sharedBufferHint)
         return try adopt(fd, operation)
     }
 
@@ -166,6 +169,12 @@ public struct DMABufExporter: ~Copyable, Sendable {
 
     private static func allocationCode(_ errno: Errno) -> DMABufError.Code? {
         errno == .noSpace || errno == .diskQuotaExceeded || errno == .fileTooLarge ? .limitExceeded : nil
+    }
+
+    private static func sharedBufferHint(_ errno: Errno) -> String? {
+        errno == .permissionDenied
+            ? "The device was opened write-only; the shared buffer's fd needs it opened for reading"
+            : allocationHint(errno)
     }
 
     private static func allocationHint(_ errno: Errno) -> String? {

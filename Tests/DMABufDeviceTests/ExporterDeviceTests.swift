@@ -62,6 +62,16 @@ extension DeviceTests {
             #expect(try text(of: mapping) == "Kernel wrote this")
         }
 
+        @Test func sharedBufferFollowsTheDeviceAccessMode() throws {
+            let readOnly = try DMABufExporter(accessMode: .readOnly).sharedBuffer()
+            #expect(readOnly.accessMode == .readOnly && !readOnly.isWritable)
+
+            let writeOnly = try DMABufExporter(accessMode: .writeOnly)
+            let error = #expect(throws: DMABufError.self) { _ = try writeOnly.sharedBuffer() }
+            #expect(error?.code == .permissionDenied)
+            #expect(error?.errno == .permissionDenied)
+        }
+
         @Test func demoCommandSucceeds() throws {
             try Demo.parse(["--text", "Hello from the test suite"]).run()
             #expect(try DMABufExporter().readShared() == "Hello from the test suite")
