@@ -49,10 +49,10 @@ public struct DRMDevice: ~Copyable, Sendable, DMABufAllocator {
             }
             if (try? device.version().driverName) == driver { return device }
         }
-        var hint = "No device node there belongs to it"
+        var hint = "No DRM device of driver \(driver) under /dev/dri"
         if let first = refused.first {
             hint +=
-                " that this process may open; \(refused.count) could not be opened, such as "
+                " that this process may open; \(refused.count) could not be opened: "
                 + DeviceAccess.permissionHint(FilePath(first))
         } else {
             hint +=

@@ -125,6 +125,9 @@ public enum DMABufSource: String, CaseIterable, Sendable, CustomStringConvertibl
     private static func reason(_ error: DMABufError) -> String {
         guard let hint = error.hint else { return error.description }
         if hint.hasPrefix("No ") || hint.hasPrefix("/") { return hint }
+        if error.code == .deviceMissing, let target = error.target, target.hasPrefix("/") {
+            return "No \(target): " + hint.prefix(1).lowercased() + hint.dropFirst()
+        }
         return "\(error.target.map { "\($0): " } ?? "")\(error.code): \(hint)"
     }
 }
