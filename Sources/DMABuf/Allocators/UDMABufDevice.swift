@@ -180,7 +180,7 @@ public struct UDMABufDevice: ~Copyable, Sendable, DMABufAllocator {
             case .success(let raw): seals = Memfd.Seals(rawValue: raw)
             case .failure(.invalidArgument):
                 throw refuse(
-                    "It is a tmpfs file but not a memfd, so it cannot carry seals. Create a memfd with "
+                    "It is not a memfd but another tmpfs file, which cannot carry seals. Create a memfd with "
                         + "memfd_create(name, MFD_ALLOW_SEALING) (Memfd(size:))")
             case .failure(let errno):
                 throw DMABufError(errno: errno, operation: operation + ": fcntl(F_GET_SEALS)", target: target)
