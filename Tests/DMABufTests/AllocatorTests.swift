@@ -159,8 +159,9 @@ import Testing
     }
 
     @Test func permissionErrorsNameTheNodeAndItsGroup() throws {
-        let error = expectError(.permissionDenied, .kernel(.permissionDenied), mock: failingFirstOpen(.permissionDenied))
-        {
+        let error = expectError(
+            .permissionDenied, .kernel(.permissionDenied), mock: failingFirstOpen(.permissionDenied)
+        ) {
             try UDMABufDevice(path: "/dev/null")
         }
         #expect(error?.hint?.hasPrefix("/dev/null: permission denied; it belongs to group root") == true)
@@ -174,7 +175,9 @@ import Testing
     @Test func missingHeapsSayWhichKernelOption() {
         #expect(DMAHeap.openHint(.noSuchFileOrDirectory, name: "system")?.contains("CONFIG_DMABUF_HEAPS") == true)
         #expect(DMAHeap.cmaMissingHint.contains("CONFIG_DMABUF_HEAPS"))
-        #expect(UDMABufDevice.openHint(.noSuchFileOrDirectory, path: UDMABufDevice.defaultPath)?.contains("udmabuf") == true)
+        #expect(
+            UDMABufDevice.openHint(.noSuchFileOrDirectory, path: UDMABufDevice.defaultPath)?.contains("udmabuf") == true
+        )
         #expect(DMAHeap.cmaNames == ["linux,cma", "reserved", "default-pool", "default_cma_region"])
     }
 

@@ -72,7 +72,9 @@ public struct FillPattern: Hashable, Sendable {
         var start = range.lowerBound
         while start < range.upperBound {
             let count = min(chunk.count, range.upperBound - start)
-            chunk.withUnsafeMutableBytes { fill(UnsafeMutableRawBufferPointer(rebasing: $0[..<count]), startingAt: start) }
+            chunk.withUnsafeMutableBytes {
+                fill(UnsafeMutableRawBufferPointer(rebasing: $0[..<count]), startingAt: start)
+            }
             chunk.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
             start += count
         }

@@ -252,8 +252,10 @@ package enum Sys {
 
     /// `ftruncate(fd, size)`.
     package static func truncate(_ fd: FileDescriptor, size: Int) -> Result<Void, Errno> {
-        syscall(SystemCallDescription("ftruncate", descriptor: fd.rawValue)) { Glibc.ftruncate(fd.rawValue, off_t(size)) }
-            .map { _ in }
+        syscall(SystemCallDescription("ftruncate", descriptor: fd.rawValue)) {
+            Glibc.ftruncate(fd.rawValue, off_t(size))
+        }
+        .map { _ in }
     }
 
     /// `fcntl(fd, command, argument)` with an int argument (F_ADD_SEALS, F_GET_SEALS).
