@@ -6,7 +6,7 @@ import SystemPackage
 /// (``UDMABufDevice``). Writing it with ``write(_:at:)`` changes the dma-buf's bytes without
 /// mapping anything.
 ///
-/// ``init(name:size:)`` makes one the way udmabuf wants it: MFD_ALLOW_SEALING, its size set, then
+/// ``init(name:size:seals:)`` makes one the way udmabuf wants it: MFD_ALLOW_SEALING, its size set, then
 /// F_SEAL_SHRINK (so the pages under a dma-buf cannot go away), and no write seal.
 public struct Memfd: ~Copyable, Sendable {
     private let owned: OwnedDescriptor
