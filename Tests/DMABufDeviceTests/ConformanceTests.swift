@@ -177,6 +177,13 @@ extension DeviceTests {
             #expect(Sources.defaultSource(DMABufSource.survey()) == allocator.source)
         }
 
+        @Test func heapNamesListTheDirectory() throws {
+            guard let expected = TestKernel.current.expectedSources else { return }
+            let names = try DMAHeap.names()
+            #expect(names.contains(DMAHeap.systemName) == expected.contains(.heapSystem), "\(names)")
+            #expect(DMAHeap.cmaName() == nil)
+        }
+
         @Test func cmaHeapIsMissingWithAReason() {
             guard TestKernel.current.expectedSources != nil else { return }
             let error = expectError(.deviceMissing, .libraryMade) { try DMAHeap.cma() }
@@ -187,7 +194,11 @@ extension DeviceTests {
         func sizesRoundUpToPagesAndBuffersAreZeroFilled(source: DMABufSource) throws {
             try withSource(source) { allocator in
                 let page = Self.page
-                for (size, pages) in [(1, 1), (page, 1), (page + 1, 2), (5 * page - 3, 5), (1 << 20, 256)] {
+                // At most 64 KiB: 6.1's udmabuf maps its sg table for CPU access (SYNC) with its misc
+                // device, whose DMA segment limit is 64 KiB, so with DMA_API_DEBUG (the debug kernel)
+                // a larger buffer whose pages happen to be contiguous makes the kernel WARN
+                // ("mapping sg segment longer than device claims to support"): a kernel bug, not ours.
+                for (size, pages) in [(1, 1), (page, 1), (page + 1, 2), (5 * page - 3, 5), (16 * page, 16)] {
                     let buffer = try allocator.allocate(size: size, name: nil)
                     #expect(buffer.size == pages * page, "\(source): \(size) bytes")
                     #expect(try buffer.info().size == buffer.size)

@@ -74,6 +74,21 @@ import Testing
         #expect(Memfd.Seals().description == "none")
     }
 
+    @Test func memfdAdoptsTakesAndCloses() throws {
+        let fd = try makeMemfd(size: 2 * page)
+        let adopted = try Memfd(adopting: fd)
+        #expect(adopted.size == 2 * page)
+        #expect(try adopted.seals() == .seal, "made without MFD_ALLOW_SEALING")
+        let taken = adopted.takeDescriptor()
+        #expect(taken == fd && isOpen(fd))
+        try Memfd(adopting: taken).close()
+        #expect(!isOpen(fd))
+        expectError(.badDescriptor, .kernel(.badFileDescriptor)) { try Memfd(adopting: unusedDescriptor()) }
+        let sealed = try Memfd(size: page)
+        try sealed.addSeals(.grow)
+        #expect(try sealed.seals() == [.shrink, .grow])
+    }
+
     // MARK: udmabuf's checks: every refusal names the fix
 
     /// Runs udmabuf's check on `fd` over `range`, expecting a refusal whose hint contains `fix`.
