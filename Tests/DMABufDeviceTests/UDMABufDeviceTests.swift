@@ -101,6 +101,28 @@ extension DeviceTests {
             }
         }
 
+        /// A new udmabuf is synced once for reading and writing, so that 6.1's udmabuf maps its
+        /// CPU-access sg table bidirectionally; then a write, a read and a write again are all valid
+        /// (the debug kernel's DMA_API_DEBUG checks that).
+        @Test func aNewBufferIsSyncedBothWaysFirst() throws {
+            try withDevice { device in
+                var created: DMABuffer?
+                let mock = try expectNoLeaks { created = try device.allocate(size: 2 * page, name: nil) }
+                let syncs = mock.calls("ioctl").filter { $0.call.request == syncRequest }.map(\.call.argument)
+                let both = syncRead | syncWrite
+                #expect(syncs == [syncStart | both, syncEnd | both])
+                guard let buffer = created.take() else {
+                    Issue.record("no buffer")
+                    return
+                }
+                var mapping = try buffer.map()
+                try fill(&mapping, with: 7)
+                #expect(try allBytes(of: mapping, equal: 7))
+                try fill(&mapping, with: 8)
+                #expect(try allBytes(of: mapping, equal: 8))
+            }
+        }
+
         @Test func createListJoinsRangesOfSeveralMemfds() throws {
             try withDevice { device in
                 let first = try Memfd(size: 4 * page)

@@ -8,7 +8,9 @@ import SystemPackage
 /// dma-buf sees, without the producer mapping anything. udmabuf's fds are always read-write.
 ///
 /// Before every ioctl the library checks what the kernel would refuse with a bare EINVAL (see
-/// ``check(_:limits:)``) and says what to fix.
+/// ``check(_:limits:)``) and says what to fix. After it, the library issues one SYNC for reading and
+/// writing, so that udmabuf maps its CPU-access sg table bidirectionally (6.1 maps it with the
+/// direction of the first SYNC, and DMA_API_DEBUG then reports every SYNC of the other direction).
 ///
 /// ```swift
 /// let udmabuf = try UDMABufDevice()
@@ -109,7 +111,25 @@ public struct UDMABufDevice: ~Copyable, Sendable, DMABufAllocator {
             error.operation = operation + " returned fd \(fd.rawValue)"
             throw error
         }
+        try Self.prime(buffer)
         return try AllocationRequest.name(buffer, name)
+    }
+
+    /// One DMA_BUF_IOCTL_SYNC START and END for reading and writing, right after creation.
+    ///
+    /// udmabuf (6.1 at least) maps the sg table it uses for CPU access once, at the first SYNC, with
+    /// that SYNC's direction, and syncs it later with each later SYNC's direction; a read after a
+    /// first write syncs a DMA_TO_DEVICE mapping for DMA_FROM_DEVICE, which DMA_API_DEBUG reports
+    /// (a WARN, fatal with panic_on_warn). Mapped bidirectionally first, every later direction is
+    /// valid.
+    private static func prime(_ buffer: borrowing DMABuffer) throws(DMABufError) {
+        let both = CDMABuf_DMA_BUF_SYNC_READ() | CDMABuf_DMA_BUF_SYNC_WRITE()
+        try buffer.withUnsafeDescriptor { fd throws(DMABufError) in
+            try Sys.dmaBufSync(fd, flags: CDMABuf_DMA_BUF_SYNC_START() | both)
+                .get("DMA_BUF_IOCTL_SYNC(START, RW) of a new udmabuf", on: "dma-buf fd \(fd.rawValue)")
+            try Sys.dmaBufSync(fd, flags: CDMABuf_DMA_BUF_SYNC_END() | both)
+                .get("DMA_BUF_IOCTL_SYNC(END, RW) of a new udmabuf", on: "dma-buf fd \(fd.rawValue)")
+        }
     }
 
     /// The ioctl without the library's checks, for tests that show the kernel refuses what
