@@ -196,6 +196,15 @@ import Testing
         #expect(DMAHeap.cmaNames == ["linux,cma", "reserved", "default-pool", "default_cma_region"])
     }
 
+    @Test func kernelConfigLines() {
+        let config = "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=m\nCONFIG_AB=y\n"
+        #expect(DeviceAccess.configValue("CONFIG_A", in: config))
+        #expect(!DeviceAccess.configValue("CONFIG_B", in: config))
+        #expect(DeviceAccess.configValue("CONFIG_C", in: config))
+        #expect(!DeviceAccess.configValue("CONFIG_D", in: config))
+        #expect(!DeviceAccess.configValue("CONFIG_A", in: "CONFIG_AB=y"))
+    }
+
     @Test func heapsRefuseBadRequestsBeforeTheKernel() throws {
         // Any open fd does: the checks come before the ioctl.
         guard let heap = try? DMAHeap(name: "../../dev/null") else { return }

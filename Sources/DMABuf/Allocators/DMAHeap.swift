@@ -163,7 +163,15 @@ public struct DMAHeap: ~Copyable, Sendable, DMABufAllocator {
         if !DeviceAccess.exists(directory) {
             return "No \(directory): the kernel was built without DMA heaps (CONFIG_DMABUF_HEAPS)"
         }
-        return "No CMA heap under any of its names (\(list)): the kernel was built without "
-            + "CONFIG_DMABUF_HEAPS_CMA, or no CMA area is reserved (cma= on the kernel command line)"
+        switch DeviceAccess.kernelConfig("CONFIG_DMABUF_HEAPS_CMA") {
+        case false?:
+            return "No CMA heap under any of its names (\(list)): the kernel was built without CONFIG_DMABUF_HEAPS_CMA"
+        case true?:
+            return "No CMA heap under any of its names (\(list)): the kernel has CONFIG_DMABUF_HEAPS_CMA, but no CMA "
+                + "area is reserved (cma= on the kernel command line, or a reserved-memory node)"
+        case nil:
+            return "No CMA heap under any of its names (\(list)): the kernel was built without "
+                + "CONFIG_DMABUF_HEAPS_CMA, or no CMA area is reserved (cma= on the kernel command line)"
+        }
     }
 }

@@ -63,6 +63,19 @@ package enum DeviceAccess {
         }
     }
 
+    /// Whether the running kernel was built with `option` ("CONFIG_DMABUF_HEAPS_CMA"), as
+    /// `/boot/config-<release>` says: nil where that file cannot be read.
+    package static func kernelConfig(_ option: String) -> Bool? {
+        guard case .success(let bytes) = Sys.readFile(FilePath("/boot/config-\(kernelRelease)")) else { return nil }
+        return configValue(option, in: String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// Whether a kernel config's text sets `option` to y or m (false when it says "is not set" or
+    /// does not mention it).
+    package static func configValue(_ option: String, in text: String) -> Bool {
+        text.split(separator: "\n").contains { $0 == "\(option)=y" || $0 == "\(option)=m" }
+    }
+
     /// Whether the running kernel has `name` as a loadable module (listed in modules.dep), so that
     /// `modprobe name` would bring it in; false when it is built in or absent.
     package static func hasLoadableModule(_ name: String) -> Bool {
