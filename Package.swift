@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "DMABuf", targets: ["DMABuf"]),
         .library(name: "DMABufExporterClient", targets: ["DMABufExporterClient"]),
         .library(name: "DMABufDRM", targets: ["DMABufDRM"]),
+        .library(name: "DMABufSources", targets: ["DMABufSources"]),
         .executable(name: "dmabuf", targets: ["DMABufCLI"]),
     ],
     dependencies: [
@@ -49,12 +50,29 @@ let package = Package(
             dependencies: ["DMABuf", "CDMABufDRM", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: mocking
         ),
+        // Every source behind one allocator: the kinds, why each is (not) available, the default.
+        // Its own target because it needs all the others (heaps and udmabuf in DMABuf, the module's
+        // client, DRM); the library targets stay independent of one another.
+        .target(
+            name: "DMABufSources",
+            dependencies: [
+                "DMABuf", "DMABufExporterClient", "DMABufDRM", .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: mocking
+        ),
+        // A child process for the tests: maps a dma-buf fd it inherits, checks and writes a pattern.
+        .executableTarget(
+            name: "DMABufTestHelper",
+            dependencies: ["DMABuf", .product(name: "SystemPackage", package: "swift-system")],
+            path: "Tests/DMABufTestHelper",
+            swiftSettings: lifetimes
+        ),
         // The `dmabuf` tool. Not named `dmabuf` itself: that would clash with `DMABuf` on
         // case-insensitive file systems and in module names.
         .executableTarget(
             name: "DMABufCLI",
             dependencies: [
-                "DMABuf", "DMABufExporterClient",
+                "DMABuf", "DMABufExporterClient", "DMABufSources",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -63,7 +81,7 @@ let package = Package(
         .target(
             name: "DMABufTestSupport",
             dependencies: [
-                "CDMABuf", "DMABuf", "DMABufExporterClient", "DMABufDRM",
+                "CDMABuf", "DMABuf", "DMABufExporterClient", "DMABufDRM", "DMABufSources",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Tests/DMABufTestSupport",
@@ -73,7 +91,8 @@ let package = Package(
         .testTarget(
             name: "DMABufTests",
             dependencies: [
-                "CDMABuf", "CDMABufExporter", "DMABuf", "DMABufExporterClient", "DMABufDRM", "DMABufCLI",
+                "CDMABuf", "CDMABufExporter", "DMABuf", "DMABufExporterClient", "DMABufDRM", "DMABufSources",
+                "DMABufCLI",
                 "DMABufTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -84,7 +103,8 @@ let package = Package(
         .testTarget(
             name: "DMABufDeviceTests",
             dependencies: [
-                "CDMABuf", "CDMABufExporter", "DMABuf", "DMABufExporterClient", "DMABufDRM", "DMABufCLI",
+                "CDMABuf", "CDMABufExporter", "DMABuf", "DMABufExporterClient", "DMABufDRM", "DMABufSources",
+                "DMABufCLI",
                 "DMABufTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],

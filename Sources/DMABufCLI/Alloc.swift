@@ -1,16 +1,26 @@
 import ArgumentParser
 import DMABuf
 import DMABufExporterClient
+import DMABufSources
 import Glibc
+import SystemPackage
 
-/// Allocates a buffer from the exporter and describes it; optionally keeps it alive a while, so
+/// Allocates a buffer from a source (by default the first available: heap:system, udmabuf,
+/// exporter, vgem) and describes it; optionally keeps it alive a while, so
 /// that other tools can look at it (/proc/PID/fdinfo, /sys/kernel/debug/dma_buf/bufinfo).
 struct Alloc: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Allocate a dma-buf from the exporter module and print what it is."
+        abstract: "Allocate a dma-buf from a source and print what it is."
     )
 
     @OptionGroup var options: DeviceOptions
+
+    @Option(
+        help: ArgumentHelp(
+            "Where from: heap:system, heap:cma, udmabuf, exporter, vgem or auto (the first available of "
+                + "heap:system, udmabuf, exporter, vgem; see `dmabuf sources`).",
+            valueName: "source"))
+    var from: SourceChoice = .auto
 
     @Option(
         help: ArgumentHelp(
@@ -35,13 +45,23 @@ struct Alloc: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let device = try options.open()
+        let exporterPath = FilePath(options.device)
+        let allocator = try withCommandHints { () throws(DMABufError) in
+            switch from {
+            case .auto: try DMABufSource.automatic(exporterPath: exporterPath)
+            case .source(let source): try source.open(exporterPath: exporterPath)
+            }
+        }
+        for skipped in allocator.passedOver {
+            print("skipped   \(skipped.source): \(skipped.detail)")
+        }
         let buffer = try withCommandHints { () throws(DMABufError) in
-            try device.allocate(size: size, name: name, accessMode: readOnly ? .readOnly : .readWrite)
+            try allocator.allocate(size: size, name: name, accessMode: readOnly ? .readOnly : .readWrite)
         }
         let info = try withCommandHints { () throws(DMABufError) in try buffer.info() }
         let fd = buffer.withUnsafeDescriptor(\.rawValue)
         let fields = [
+            ("source", "\(allocator.source) (\(allocator.path))"),
             ("fd", "\(fd)"),
             ("size", ByteCount.describe(buffer.size)),
             ("inode", "\(buffer.identity.inode)"),
@@ -57,4 +77,22 @@ struct Alloc: AsyncParsableCommand {
             try await Task.sleep(for: .seconds(hold))
         }
     }
+}
+
+/// `--from`: a source, or auto.
+enum SourceChoice: ExpressibleByArgument, Equatable {
+    case auto
+    case source(DMABufSource)
+
+    init?(argument: String) {
+        if argument == "auto" {
+            self = .auto
+        } else if let source = DMABufSource(name: argument) {
+            self = .source(source)
+        } else {
+            return nil
+        }
+    }
+
+    static var allValueStrings: [String] { DMABufSource.allCases.map(\.name) + ["auto"] }
 }

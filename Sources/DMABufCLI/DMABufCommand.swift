@@ -7,8 +7,8 @@ import SystemPackage
 struct DMABufCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dmabuf",
-        abstract: "Work with Linux dma-bufs and the dmabuf_exporter kernel module.",
-        subcommands: [Demo.self, Alloc.self]
+        abstract: "Work with Linux dma-bufs: every source of them, and the dmabuf_exporter kernel module.",
+        subcommands: [Demo.self, Alloc.self, Sources.self]
     )
 }
 
@@ -22,18 +22,19 @@ struct DeviceOptions: ParsableArguments {
     }
 }
 
-/// A library error with what this repository's tools add: how to get the module and access to it.
+/// A library error with what this repository's tools add: how to get the exporter module and access
+/// to it (only for errors about the module's device).
 struct CommandError: Error, CustomStringConvertible {
     var error: DMABufError
 
     var description: String {
         var text = error.description
         switch error.code {
-        case .deviceMissing:
+        case .deviceMissing where error.target?.hasSuffix(DMABufExporter.exporterName) == true:
             text +=
                 ". In a swift-dmabuf checkout, build and load it for the running kernel with "
                 + "`make -C kernel && sudo insmod kernel/dmabuf_exporter.ko`, or run `make demo` to try it in a VM"
-        case .permissionDenied where error.operation == "open":
+        case .permissionDenied where error.operation == "open" && error.hint?.contains("permission problem") == true:
             text +=
                 ". Run as root, or install the udev rule (`sudo make install-udev` in a swift-dmabuf "
                 + "checkout) and join the dmabuf group"

@@ -12,7 +12,12 @@ import SystemPackage
 /// let buffer = try vgem.exportBuffer(dumb.handle)        // a DMABuffer, exporter "drm"
 /// try vgem.closeHandle(dumb.handle)                     // the dma-buf keeps the object alive
 /// ```
-public struct DRMDevice: ~Copyable, Sendable {
+///
+/// As a `DMABufAllocator` it hands out dumb buffers exported through PRIME.
+public struct DRMDevice: ~Copyable, Sendable, DMABufAllocator {
+    /// The exporter name of dma-bufs a DRM driver exports through PRIME (fdinfo `exp_name`).
+    public static let primeExporterName = "drm"
+
     private let owned: OwnedDescriptor
     private var descriptor: FileDescriptor { owned.rawValue }
     /// The device's path.
@@ -33,13 +38,30 @@ public struct DRMDevice: ~Copyable, Sendable {
     /// - Throws: `.deviceMissing` if there is none.
     public static func open(driver: String) throws(DMABufError) -> DRMDevice {
         let candidates = (0..<16).map { "/dev/dri/card\($0)" } + (128..<144).map { "/dev/dri/renderD\($0)" }
+        var refused: [String] = []
         for candidate in candidates {
-            guard let device = try? DRMDevice(path: FilePath(candidate)) else { continue }
+            let device: DRMDevice
+            do {
+                device = try DRMDevice(path: FilePath(candidate))
+            } catch {
+                if error.code == .permissionDenied { refused.append(candidate) }
+                continue
+            }
             if (try? device.version().driverName) == driver { return device }
         }
+        var hint = "No DRM device of driver \(driver) under /dev/dri"
+        if let first = refused.first {
+            hint +=
+                " that this process may open; \(refused.count) could not be opened: "
+                + DeviceAccess.permissionHint(FilePath(first))
+        } else {
+            hint +=
+                DeviceAccess.hasLoadableModule(driver)
+                ? "; its kernel module is not loaded (modprobe \(driver))"
+                : "; is its kernel module loaded (modprobe \(driver)), or is the kernel built without it?"
+        }
         throw DMABufError(
-            .deviceMissing, operation: "find a DRM device of driver \(driver)", target: "/dev/dri",
-            hint: "No device node there belongs to it; is its kernel module loaded (modprobe \(driver))?")
+            .deviceMissing, operation: "find a DRM device of driver \(driver)", target: "/dev/dri", hint: hint)
     }
 
     /// Closes the device, reporting failure. GEM handles die with it; dma-bufs exported from
@@ -132,6 +154,54 @@ public struct DRMDevice: ~Copyable, Sendable {
         _ = try Sys.ioctl(descriptor, CDMABufDRM_DRM_IOCTL_PRIME_FD_TO_HANDLE(), &prime)
             .get("DRM_IOCTL_PRIME_FD_TO_HANDLE of fd \(prime.fd)", on: path.string)
         return Handle(rawValue: prime.handle)
+    }
+
+    /// A new zero-filled, read-write dma-buf of `size` bytes rounded up to whole pages: a dumb
+    /// buffer one page wide at 32 bits per pixel, exported through PRIME, its handle closed again.
+    ///
+    /// - Parameters:
+    ///   - size: bytes wanted; 1 or more.
+    ///   - name: the buffer's name (DMA_BUF_SET_NAME), or nil.
+    /// - Throws: as ``allocate(size:name:accessMode:)``.
+    public func allocate(size: Int, name: String?) throws(DMABufError) -> DMABuffer {
+        try allocate(size: size, name: name, accessMode: .readWrite)
+    }
+
+    /// A new zero-filled dma-buf of `size` bytes rounded up to whole pages, with an fd of
+    /// `accessMode`: a dumb buffer exported through PRIME, its GEM handle closed again (the
+    /// dma-buf keeps the object alive).
+    ///
+    /// - Parameters:
+    ///   - size: bytes wanted; 1 or more.
+    ///   - name: the buffer's name (DMA_BUF_SET_NAME), or nil.
+    ///   - accessMode: `.readWrite` or `.readOnly`.
+    /// - Throws: `.invalidArgument` for a size below 1 or one too large for a dumb buffer; the
+    ///   ioctls' errors.
+    public func allocate(
+        size: Int, name: String? = nil, accessMode: FileDescriptor.AccessMode
+    ) throws(DMABufError) -> DMABuffer {
+        let operation = "allocate a dumb buffer"
+        guard size >= 1 else {
+            throw DMABufError(
+                .invalidArgument, operation: operation, target: path.string, hint: "The size \(size) is not positive")
+        }
+        let page = Sys.pageSize
+        let rows = size / page + (size % page == 0 ? 0 : 1)
+        guard let height = UInt32(exactly: rows) else {
+            throw DMABufError(
+                .invalidArgument, operation: operation, target: path.string, hint: "The size \(size) is too large")
+        }
+        let dumb = try createDumbBuffer(width: UInt32(page / 4), height: height, bitsPerPixel: 32)
+        let exported: DMABuffer
+        do {
+            exported = try exportBuffer(dumb.handle, accessMode: accessMode)
+        } catch {
+            try? closeHandle(dumb.handle)
+            throw error
+        }
+        try closeHandle(dumb.handle)
+        if let name { try exported.setName(name) }
+        return exported
     }
 
     /// Releases a GEM handle (DRM_IOCTL_GEM_CLOSE). Dma-bufs exported from it stay valid.

@@ -10,7 +10,7 @@ import SystemPackage
 /// let device = try DMABufExporter()
 /// let buffer = try device.allocate(size: 1 << 20, name: "frame")
 /// ```
-public struct DMABufExporter: ~Copyable, Sendable {
+public struct DMABufExporter: ~Copyable, Sendable, DMABufAllocator {
     /// `/dev/dmabuf_exporter`.
     public static let defaultPath = FilePath("/dev/" + DMABUF_EXPORTER_DEVICE_NAME)
     /// Size of the device's shared buffer, in bytes.
@@ -60,6 +60,17 @@ public struct DMABufExporter: ~Copyable, Sendable {
         _ = try Sys.ioctl(descriptor, CDMABufExporter_DMABUF_EXPORTER_IOC_GET_SHARED_FD(), &fd)
             .get(operation, on: path.string, code: Self.allocationCode, hint: Self.sharedBufferHint)
         return try adopt(fd, operation)
+    }
+
+    /// A fresh, zero-filled, read-write buffer of `size` bytes rounded up to whole pages: the
+    /// `DMABufAllocator` requirement.
+    ///
+    /// - Parameters:
+    ///   - size: bytes wanted; 1 or more.
+    ///   - name: the dma-buf's name, or nil.
+    /// - Throws: as ``allocate(size:name:accessMode:)``.
+    public func allocate(size: Int, name: String?) throws(DMABufError) -> DMABuffer {
+        try allocate(size: size, name: name, accessMode: .readWrite)
     }
 
     /// A fresh, zero-filled buffer of `size` bytes rounded up to whole pages.

@@ -1,5 +1,6 @@
 import DMABuf
 import DMABufExporterClient
+import DMABufSources
 import DMABufTestSupport
 import Testing
 
@@ -28,6 +29,19 @@ extension DeviceTests {
                 bytes.withUnsafeBytes { $0.count == 4 << 20 && $0.allSatisfy { $0 == 0xff } }
             }
             #expect(all)
+        }
+    }
+
+    /// The README's sources example, run where some source is available.
+    @Suite struct ReadmeSourcesExample {
+        @Test func sourcesExample() throws {
+            guard TestKernel.current.expectedSources != nil else { return }
+            // README sources: begin
+            let allocator = try DMABufSource.automatic()  // heap:system, else udmabuf, else exporter, else vgem
+            for skipped in allocator.passedOver { print("skipped \(skipped.source): \(skipped.detail)") }
+            let buffer = try allocator.allocate(size: 1 << 20, name: "frame")
+            // README sources: end
+            #expect(buffer.size == 1 << 20 && DMABufSource.automaticOrder.contains(allocator.source))
         }
     }
 }

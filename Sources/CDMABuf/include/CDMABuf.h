@@ -11,8 +11,10 @@
 
 #include <fcntl.h>
 #include <linux/dma-buf.h>
+#include <linux/dma-heap.h>
 #include <linux/magic.h>
 #include <linux/memfd.h>
+#include <linux/udmabuf.h>
 #include <sys/vfs.h>
 
 /* dma-buf core */
@@ -26,10 +28,44 @@ static inline unsigned long long CDMABuf_DMA_BUF_SYNC_VALID_FLAGS_MASK(void) { r
 /* statfs f_type of every dma-buf fd */
 static inline long CDMABuf_DMA_BUF_MAGIC(void) { return DMA_BUF_MAGIC; }
 
+/* DMA heaps: /dev/dma_heap/<name> */
+static inline unsigned long CDMABuf_DMA_HEAP_IOCTL_ALLOC(void) { return DMA_HEAP_IOCTL_ALLOC; }
+static inline unsigned int CDMABuf_DMA_HEAP_VALID_FD_FLAGS(void) { return DMA_HEAP_VALID_FD_FLAGS; }
+static inline unsigned long long CDMABuf_DMA_HEAP_VALID_HEAP_FLAGS(void) { return DMA_HEAP_VALID_HEAP_FLAGS; }
+
+/* udmabuf: /dev/udmabuf turns memfd pages into a dma-buf */
+static inline unsigned long CDMABuf_UDMABUF_CREATE(void) { return UDMABUF_CREATE; }
+static inline unsigned long CDMABuf_UDMABUF_CREATE_LIST(void) { return UDMABUF_CREATE_LIST; }
+static inline unsigned int CDMABuf_UDMABUF_FLAGS_CLOEXEC(void) { return UDMABUF_FLAGS_CLOEXEC; }
+/** Bytes of a udmabuf_create_list header followed by `count` items. */
+static inline unsigned long CDMABuf_udmabuf_create_list_size(unsigned int count)
+{
+	return sizeof(struct udmabuf_create_list) + count * sizeof(struct udmabuf_create_item);
+}
+
+/* memfd and its seals (udmabuf wants F_SEAL_SHRINK and refuses the write
+ * seals): glibc defines them under _GNU_SOURCE only, so CDMABuf.c returns them. */
+/** O_PATH (stat a node one may not open). */
+int CDMABuf_O_PATH(void);
+unsigned int CDMABuf_MFD_CLOEXEC(void);
+unsigned int CDMABuf_MFD_ALLOW_SEALING(void);
+int CDMABuf_F_ADD_SEALS(void);
+int CDMABuf_F_GET_SEALS(void);
+int CDMABuf_F_SEAL_SEAL(void);
+int CDMABuf_F_SEAL_SHRINK(void);
+int CDMABuf_F_SEAL_GROW(void);
+int CDMABuf_F_SEAL_WRITE(void);
+int CDMABuf_F_SEAL_FUTURE_WRITE(void);
+/* statfs f_type of memfds: shmem, or hugetlbfs for MFD_HUGETLB */
+static inline long CDMABuf_TMPFS_MAGIC(void) { return TMPFS_MAGIC; }
+static inline long CDMABuf_HUGETLBFS_MAGIC(void) { return HUGETLBFS_MAGIC; }
+
 /* glibc functions Swift's Glibc module hides behind _GNU_SOURCE (CDMABuf.c) */
 /** The symbolic name of an errno value ("ENOENT"), or NULL if unknown. */
 const char *CDMABuf_errno_name(int errnum);
 /** memfd_create(2). */
 int CDMABuf_memfd_create(const char *name, unsigned int flags);
+/** fcntl(fd, cmd, arg) with an int argument (F_ADD_SEALS, F_GET_SEALS). */
+int CDMABuf_fcntl_int(int fd, int cmd, int arg);
 
 #endif /* CDMABUF_H */

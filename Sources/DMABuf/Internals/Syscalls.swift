@@ -242,4 +242,48 @@ package enum Sys {
     package static func name(_ fd: FileDescriptor) -> String {
         describe(fd).map { "fd \(fd.rawValue) (\($0))" } ?? "fd \(fd.rawValue)"
     }
+
+    /// `memfd_create(name, flags | MFD_CLOEXEC)`.
+    package static func memfdCreate(_ name: String, flags: UInt32) -> Result<FileDescriptor, Errno> {
+        syscall(SystemCallDescription("memfd_create", createsDescriptor: true)) {
+            CDMABuf_memfd_create(name, flags | CDMABuf_MFD_CLOEXEC())
+        }.map(FileDescriptor.init(rawValue:))
+    }
+
+    /// `ftruncate(fd, size)`.
+    package static func truncate(_ fd: FileDescriptor, size: Int) -> Result<Void, Errno> {
+        syscall(SystemCallDescription("ftruncate", descriptor: fd.rawValue)) {
+            Glibc.ftruncate(fd.rawValue, off_t(size))
+        }
+        .map { _ in }
+    }
+
+    /// `fcntl(fd, command, argument)` with an int argument (F_ADD_SEALS, F_GET_SEALS).
+    package static func fcntl(_ fd: FileDescriptor, _ command: CInt, _ argument: CInt = 0) -> Result<CInt, Errno> {
+        syscall(SystemCallDescription("fcntl", descriptor: fd.rawValue, request: UInt(command))) {
+            CDMABuf_fcntl_int(fd.rawValue, command, argument)
+        }
+    }
+
+    /// The names in directory `path`, without "." and "..", sorted.
+    package static func listDirectory(_ path: FilePath) -> Result<[String], Errno> {
+        path.withPlatformString { cPath in
+            syscall(SystemCallDescription("opendir")) {
+                // NULL on failure; the wrapper takes -1 for that.
+                let address = Int(bitPattern: Glibc.opendir(cPath))
+                return address == 0 ? -1 : address
+            }
+        }.map { address in
+            let directory = OpaquePointer(bitPattern: address)!
+            defer { _ = syscall(SystemCallDescription("closedir")) { Glibc.closedir(directory) } }
+            var names: [String] = []
+            while let entry = Glibc.readdir(directory) {
+                let name = withUnsafeBytes(of: &entry.pointee.d_name) { bytes in
+                    String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            return names.sorted()
+        }
+    }
 }
