@@ -487,7 +487,7 @@ static void *fenced_import(void *arg)
 static void test_waits_for_fences(void)
 {
 	struct drm_vgem_fence_attach attach = { .flags = VGEM_FENCE_WRITE };
-	struct drm_vgem_fence_signal sig;
+	struct drm_vgem_fence_signal sig = { 0 };
 	struct fenced f = { .done = 0 };
 	int dev = dev_open();
 	pthread_t tid;
