@@ -23,34 +23,8 @@
 
 #include "vgem.h"
 
-#define BUFINFO		"/sys/kernel/debug/dma_buf/bufinfo"
 /* Above vivid's smallest capture buffer (460800 bytes), and not a power of two. */
 #define TEST_SIZE	((1 << 20) + 3 * PAGE)
-
-/* ---- CRC-32C (Castagnoli, reflected polynomial 0x82f63b78) ---- */
-
-static uint32_t crc_table[256];
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82f63b78 : c >> 1;
-		crc_table[i] = c;
-	}
-}
-
-static uint32_t crc32c(const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	uint32_t crc = ~0U;
-
-	while (len--)
-		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
-}
 
 /* ---- the kernel under test ---- */
 
@@ -84,29 +58,7 @@ static int import_dev = -1;	/* the device, open from setup to teardown */
 
 static int do_import(int fd, uint64_t offset, uint64_t length, struct dmabuf_exporter_import *out)
 {
-	memset(out, 0, sizeof(*out));
-	out->fd = fd;
-	out->offset = offset;
-	out->length = length;
-	return ioctl(import_dev, DMABUF_EXPORTER_IOC_IMPORT, out);
-}
-
-/* Attachments of the module's own device that debugfs lists. */
-static int our_attachments(void)
-{
-	char line[512];
-	FILE *f = fopen(BUFINFO, "re");
-	int n = 0;
-
-	if (!f && errno == ENOENT) {
-		CHECK(system("mount -t debugfs none /sys/kernel/debug 2>/dev/null") >= 0);
-		f = fopen(BUFINFO, "re");
-	}
-	CHECKF(f != NULL, "%s", BUFINFO);
-	while (fgets(line, sizeof(line), f))
-		n += !strcmp(line, "\t" DMABUF_EXPORTER_DEVICE_NAME "\n");
-	fclose(f);
-	return n;
+	return try_import(import_dev, fd, offset, length, out);
 }
 
 /* ---- the sources ---- */
@@ -558,7 +510,6 @@ static void test_64mib(void)
 
 static void setup(void)
 {
-	crc_init();
 	detect_tier();
 	import_dev = dev_open();
 	CHECK(our_attachments() == 0);
