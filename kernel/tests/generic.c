@@ -2,7 +2,7 @@
 /*
  * Generic dma-buf behaviour of the module's buffers: size, fdinfo, inodes,
  * mmap bounds and offsets, faults, mprotect, mremap, madvise, pinning
- * (vmsplice, O_DIRECT), DMA_BUF_IOCTL_SYNC, sharing with a forked child,
+ * (vmsplice, O_DIRECT, io_uring fixed buffers), DMA_BUF_IOCTL_SYNC, sharing with a forked child,
  * DMA_BUF_SET_NAME, poll and sync-file export; and the device itself: a
  * reader stuck in a page fault holds nobody up, and threads sharing one fd
  * move its position in turn.
@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 
 #include <linux/dma-heap.h>
+#include <linux/io_uring.h>
 #include <linux/loop.h>
 #include <linux/userfaultfd.h>
 
@@ -434,6 +435,22 @@ static int try_direct_read(int direct, void *p)
 	return pread(direct, p, PAGE, 0) == (ssize_t)PAGE ? 0 : errno;
 }
 
+/* Registering @p as an io_uring fixed buffer: 0, or the errno. */
+static int try_fixed_buffer(void *p)
+{
+	struct io_uring_params params;
+	struct iovec iov = { .iov_base = p, .iov_len = PAGE };
+	int ring, err = 0;
+
+	memset(&params, 0, sizeof(params));
+	ring = syscall(SYS_io_uring_setup, 1, &params);
+	CHECKF(ring >= 0, "%s", "io_uring_setup");
+	if (syscall(SYS_io_uring_register, ring, IORING_REGISTER_BUFFERS, &iov, 1))
+		err = errno;
+	CHECK(close(ring) == 0);
+	return err;
+}
+
 /* A page of the system DMA heap (6.12), mapped; NULL where there is none. */
 static void *system_heap_page(int *fd)
 {
@@ -455,7 +472,7 @@ static void test_no_pinning(void)
 	int fd, heap_fd = -1, direct, err, heap_err;
 	void *anon, *ours, *heap;
 
-	SECTION("vmsplice and O_DIRECT cannot pin the pages (like the system heap's)");
+	SECTION("vmsplice, io_uring and O_DIRECT cannot pin the pages (like the system heap's)");
 	anon = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(anon != MAP_FAILED);
 	memset(anon, 1, PAGE);
@@ -475,6 +492,13 @@ static void test_no_pinning(void)
 		       strerror(heap_err));
 		CHECK_EQ(err, heap_err);
 	}
+
+	CHECK_EQ(try_fixed_buffer(anon), 0);
+	err = try_fixed_buffer(ours);
+	printf("%s: io_uring fixed buffer of our mapping: %s\n", harness_prog, strerror(err));
+	CHECK_EQ(err, EFAULT);
+	if (heap)
+		CHECK_EQ(try_fixed_buffer(heap), err);
 
 	direct = open_direct_device();
 	if (direct < 0) {
