@@ -819,22 +819,24 @@ static int dmabuf_exporter_crc_dma(struct sg_table *table, u64 offset, u64 lengt
  * The reservation lock: dma_buf_vmap() and dma_buf_map_attachment() need it
  * held since 6.2 and provide _unlocked variants; Kbuild probes for them.
  */
-static struct sg_table *dmabuf_exporter_map_attachment(struct dma_buf_attachment *attach)
+static struct sg_table *dmabuf_exporter_map_attachment(struct dma_buf_attachment *attach,
+						       enum dma_data_direction direction)
 {
 #ifdef DMABUF_EXPORTER_HAVE_MAP_ATTACHMENT_UNLOCKED
-	return dma_buf_map_attachment_unlocked(attach, DMA_TO_DEVICE);
+	return dma_buf_map_attachment_unlocked(attach, direction);
 #else
-	return dma_buf_map_attachment(attach, DMA_TO_DEVICE);
+	return dma_buf_map_attachment(attach, direction);
 #endif
 }
 
 static void dmabuf_exporter_unmap_attachment(struct dma_buf_attachment *attach,
-					     struct sg_table *table)
+					     struct sg_table *table,
+					     enum dma_data_direction direction)
 {
 #ifdef DMABUF_EXPORTER_HAVE_MAP_ATTACHMENT_UNLOCKED
-	dma_buf_unmap_attachment_unlocked(attach, table, DMA_TO_DEVICE);
+	dma_buf_unmap_attachment_unlocked(attach, table, direction);
 #else
-	dma_buf_unmap_attachment(attach, table, DMA_TO_DEVICE);
+	dma_buf_unmap_attachment(attach, table, direction);
 #endif
 }
 
@@ -860,48 +862,59 @@ static void dmabuf_exporter_vunmap_buf(struct dma_buf *dmabuf, struct iosys_map 
  * Read @arg's range of @dmabuf the way a driver would: attach and map it
  * for the module's own device, then read it with the CPU through a kernel
  * mapping, bracketed as a CPU access. Everything is undone before return.
+ *
+ * An exporter without vmap is read the way its device would read it
+ * instead: after waiting for the writers' fences, at the mapping's DMA
+ * addresses. That mapping is DMA_TO_DEVICE, since the device only reads.
+ * The CPU read maps DMA_BIDIRECTIONAL, as DRM PRIME importers do: exporters
+ * such as the system heap sync every mapped attachment in the direction of
+ * the CPU access.
  */
 static int dmabuf_exporter_import_read(struct dma_buf *dmabuf, struct dmabuf_exporter_import *arg)
 {
+	bool via_vmap = dmabuf->ops->vmap;
+	enum dma_data_direction direction = via_vmap ? DMA_BIDIRECTIONAL : DMA_TO_DEVICE;
 	struct dma_buf_attachment *attach;
 	struct iosys_map map;
 	struct sg_table *table;
 	u32 crc = ~0;
-	int ret, end_ret;
+	long wait;
+	int ret;
 
 	attach = dma_buf_attach(dmabuf, &dmabuf_exporter_pdev->dev);
 	if (IS_ERR(attach))
 		return PTR_ERR(attach);
-	table = dmabuf_exporter_map_attachment(attach);
+	table = dmabuf_exporter_map_attachment(attach, direction);
 	if (IS_ERR(table)) {
 		ret = PTR_ERR(table);
 		goto detach;
 	}
 	arg->nents = table->nents;
 
-	/* vmap first, so the CPU access below covers the kernel mapping too. */
-	ret = dmabuf_exporter_vmap_buf(dmabuf, &map);
-	if (ret && dmabuf->ops->vmap)
+	if (!via_vmap) {
+		arg->read_via = DMABUF_EXPORTER_IMPORT_VIA_DMA;
+		wait = dma_resv_wait_timeout(dmabuf->resv, DMA_RESV_USAGE_WRITE, true,
+					     MAX_SCHEDULE_TIMEOUT);
+		ret = wait < 0 ? wait : dmabuf_exporter_crc_dma(table, arg->offset, arg->length,
+								 &crc);
 		goto unmap;
-	arg->read_via = ret ? DMABUF_EXPORTER_IMPORT_VIA_DMA : DMABUF_EXPORTER_IMPORT_VIA_VMAP;
+	}
 
+	/* vmap first, so the CPU access below covers the kernel mapping too. */
+	arg->read_via = DMABUF_EXPORTER_IMPORT_VIA_VMAP;
+	ret = dmabuf_exporter_vmap_buf(dmabuf, &map);
+	if (ret)
+		goto unmap;
 	ret = dma_buf_begin_cpu_access(dmabuf, DMA_FROM_DEVICE);
 	if (ret)
 		goto vunmap;
-	if (arg->read_via == DMABUF_EXPORTER_IMPORT_VIA_VMAP)
-		crc = dmabuf_exporter_crc_map(crc, &map, arg->offset, arg->length);
-	else
-		ret = dmabuf_exporter_crc_dma(table, arg->offset, arg->length, &crc);
-	arg->crc32c = ~crc;
-	end_ret = dma_buf_end_cpu_access(dmabuf, DMA_FROM_DEVICE);
-	if (!ret)
-		ret = end_ret;
-
+	crc = dmabuf_exporter_crc_map(crc, &map, arg->offset, arg->length);
+	ret = dma_buf_end_cpu_access(dmabuf, DMA_FROM_DEVICE);
 vunmap:
-	if (arg->read_via == DMABUF_EXPORTER_IMPORT_VIA_VMAP)
-		dmabuf_exporter_vunmap_buf(dmabuf, &map);
+	dmabuf_exporter_vunmap_buf(dmabuf, &map);
 unmap:
-	dmabuf_exporter_unmap_attachment(attach, table);
+	arg->crc32c = ~crc;
+	dmabuf_exporter_unmap_attachment(attach, table, direction);
 detach:
 	dma_buf_detach(dmabuf, attach);
 	return ret;

@@ -325,14 +325,18 @@ static void test_sources(void)
 		check_range(s, fd, expect, size, size - 1, 1);
 		check_range(s, fd, expect, size, 0, size - 1);
 
-		/* A changed byte changes the CRC. */
+		/*
+		 * A changed byte changes the CRC. Written, not read and written:
+		 * udmabuf on 6.1 syncs its first CPU-access mapping in later
+		 * accesses' directions, which DMA-API debug reports.
+		 */
 		{
 			char *p = must_map(fd, size, PROT_READ | PROT_WRITE, 0);
 
-			CHECK(sync_buf(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW) == 0);
-			p[size - 2] ^= 0x40;
 			expect[size - 2] ^= 0x40;
-			CHECK(sync_buf(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW) == 0);
+			CHECK(sync_buf(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE) == 0);
+			p[size - 2] = expect[size - 2];
+			CHECK(sync_buf(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE) == 0);
 			check_range(s, fd, expect, size, 0, 0);
 			munmap(p, size);
 		}
@@ -436,20 +440,25 @@ static void *fenced_import(void *arg)
 	return NULL;
 }
 
+/*
+ * On a vgem buffer: vgem maps its own buffers without a CPU sync, so DMA-API
+ * debug allows the module's mapping of the same pages alongside.
+ */
 static void test_waits_for_fences(void)
 {
 	struct drm_vgem_fence_attach attach = { .flags = VGEM_FENCE_WRITE };
+	struct drm_mode_create_dumb dumb = { .width = 1024, .height = 4, .bpp = 32 };
 	struct drm_vgem_fence_signal sig = { 0 };
 	struct fenced f = { .done = 0 };
-	int dev = dev_open();
 	pthread_t tid;
 
 	SECTION("IMPORT waits for a vgem write fence on the buffer");
 	if (card < 0)
 		card = must_vgem_open();
-	f.fd = must_alloc(dev, 4 * PAGE, O_RDWR | O_CLOEXEC, NULL);
-	attach.handle = vgem_import(card, f.fd);
-	CHECK(attach.handle != 0);
+	CHECK(ioctl(card, DRM_IOCTL_MODE_CREATE_DUMB, &dumb) == 0);
+	f.fd = vgem_export(card, dumb.handle);
+	CHECK(f.fd >= 0);
+	attach.handle = dumb.handle;
 	CHECK(ioctl(card, DRM_IOCTL_VGEM_FENCE_ATTACH, &attach) == 0);
 	CHECK(pthread_create(&tid, NULL, fenced_import, &f) == 0);
 	sleep_ms(300);
@@ -458,9 +467,8 @@ static void test_waits_for_fences(void)
 	CHECK(ioctl(card, DRM_IOCTL_VGEM_FENCE_SIGNAL, &sig) == 0);
 	pthread_join(tid, NULL);
 	CHECK_EQ(f.ret, 0);
-	CHECK(vgem_close(card, attach.handle) == 0);
+	CHECK(vgem_close(card, dumb.handle) == 0);
 	close(f.fd);
-	close(dev);
 	CHECK(our_attachments() == 0);
 }
 
