@@ -69,7 +69,22 @@ struct source {
 	unsigned int expected;		/* tiers that must have it */
 	/* A dma-buf of @size bytes, or -1 with *why saying what is missing. */
 	int (*make)(size_t size, const char **why);
+	/*
+	 * Whether user space brackets its writes with DMA_BUF_IOCTL_SYNC. Not
+	 * for udmabuf: on 6.1 its CPU-access table is mapped for its misc
+	 * device in segments longer than that device allows (128 KiB against
+	 * 64 KiB once the memfd has contiguous pages), which DMA-API debug
+	 * reports as a warning. Its memory is the memfd's, written like the
+	 * producer writes it, without a sync.
+	 */
+	int sync;
 };
+
+static void sync_write(const struct source *s, int fd, unsigned long long flags)
+{
+	if (s->sync)
+		CHECK(sync_buf(fd, flags | DMA_BUF_SYNC_WRITE) == 0);
+}
 
 static int make_exporter(size_t size, const char **why)
 {
@@ -199,11 +214,11 @@ static int make_vivid(size_t size, const char **why)
 }
 
 static const struct source sources[] = {
-	{ "exporter", "dmabuf_exporter", TIER_61 | TIER_612 | TIER_DEBUG, make_exporter },
-	{ "vgem", "drm", TIER_61 | TIER_612 | TIER_DEBUG, make_vgem },
-	{ "vivid", "videobuf2_vmalloc", TIER_61 | TIER_612 | TIER_DEBUG, make_vivid },
-	{ "heap:system", "system", TIER_612 | TIER_DEBUG, make_heap },
-	{ "udmabuf", "udmabuf", TIER_612 | TIER_DEBUG, make_udmabuf },
+	{ "exporter", "dmabuf_exporter", TIER_61 | TIER_612 | TIER_DEBUG, make_exporter, 1 },
+	{ "vgem", "drm", TIER_61 | TIER_612 | TIER_DEBUG, make_vgem, 1 },
+	{ "vivid", "videobuf2_vmalloc", TIER_61 | TIER_612 | TIER_DEBUG, make_vivid, 1 },
+	{ "heap:system", "system", TIER_612 | TIER_DEBUG, make_heap, 1 },
+	{ "udmabuf", "udmabuf", TIER_612 | TIER_DEBUG, make_udmabuf, 0 },
 };
 
 /*
@@ -225,9 +240,9 @@ static int source_buffer(const struct source *s, size_t size, uint64_t seed)
 	CHECKF(buf_size(fd) == (long long)size, "%s: size %lld, wanted %zu", s->name,
 	       buf_size(fd), size);
 	p = must_map(fd, size, PROT_READ | PROT_WRITE, 0);
-	CHECK(sync_buf(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE) == 0);
+	sync_write(s, fd, DMA_BUF_SYNC_START);
 	fill_pattern(p, size, seed);
-	CHECK(sync_buf(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE) == 0);
+	sync_write(s, fd, DMA_BUF_SYNC_END);
 	CHECK(munmap(p, size) == 0);
 	return fd;
 }
@@ -325,18 +340,14 @@ static void test_sources(void)
 		check_range(s, fd, expect, size, size - 1, 1);
 		check_range(s, fd, expect, size, 0, size - 1);
 
-		/*
-		 * A changed byte changes the CRC. Written, not read and written:
-		 * udmabuf on 6.1 syncs its first CPU-access mapping in later
-		 * accesses' directions, which DMA-API debug reports.
-		 */
+		/* A changed byte changes the CRC. */
 		{
 			char *p = must_map(fd, size, PROT_READ | PROT_WRITE, 0);
 
 			expect[size - 2] ^= 0x40;
-			CHECK(sync_buf(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE) == 0);
+			sync_write(s, fd, DMA_BUF_SYNC_START);
 			p[size - 2] = expect[size - 2];
-			CHECK(sync_buf(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE) == 0);
+			sync_write(s, fd, DMA_BUF_SYNC_END);
 			check_range(s, fd, expect, size, 0, 0);
 			munmap(p, size);
 		}
