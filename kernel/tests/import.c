@@ -158,16 +158,19 @@ static int vivid_open(void)
 {
 	static int loaded;
 
-	for (int attempt = 0; attempt < 2; attempt++) {
+	for (int attempt = 0; attempt < 20; attempt++) {
 		glob_t g;
 		int fd = -1;
 
-		if (attempt) {
-			if (loaded++)
-				return -1;
-			if (system("modprobe vivid 2>/dev/null") != 0)
-				return -1;
+		if (attempt == 1 && !loaded++) {
+			int status = system("modprobe vivid");
+
+			if (status)
+				printf("import: modprobe vivid: status %#x\n", status);
 		}
+		/* Give udev and devtmpfs a moment for the nodes. */
+		if (attempt > 1)
+			sleep_ms(250);
 		if (glob("/dev/video*", 0, NULL, &g))
 			continue;
 		for (size_t i = 0; i < g.gl_pathc && fd < 0; i++) {
