@@ -5,11 +5,16 @@
  *
  * The device holds one shared page that user space reaches both through a
  * dma-buf (the seed article's ioctl) and through read()/write() on the
- * device, and allocates fresh buffers on request. The ABI is in
+ * device, and allocates fresh buffers on request. It is also an importer:
+ * it attaches any dma-buf to a DMA-capable device of its own, maps it and
+ * checksums it, as a driver would. The ABI is in
  * include/uapi/linux/dmabuf_exporter.h; docs/module.md describes it.
  */
 
+#include <linux/crc32.h>
 #include <linux/dma-buf.h>
+#include <linux/dma-direct.h>
+#include <linux/dma-map-ops.h>
 #include <linux/dma-mapping.h>
 #include <linux/dma-resv.h>
 #include <linux/err.h>
@@ -17,6 +22,8 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
+#include <linux/io.h>
+#include <linux/iommu.h>
 #include <linux/iosys-map.h>
 #include <linux/kref.h>
 #include <linux/list.h>
@@ -24,6 +31,8 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/platform_device.h>
+#include <linux/sched.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -118,6 +127,7 @@ static struct dmabuf_exporter_store dmabuf_exporter_shared_store = {
 };
 
 static struct dma_resv dmabuf_exporter_shared_resv;
+static struct platform_device *dmabuf_exporter_pdev;	/* the importer's device */
 static DEFINE_MUTEX(dmabuf_exporter_shared_lock);	/* orders read() and write() */
 
 /* vm_flags became read-only behind vm_flags_set() in 6.3; Kbuild probes for it. */
@@ -731,6 +741,226 @@ free_buffer:
 	return ret;
 }
 
+/* CRC-32C, seeded and finished by the caller with ~0. */
+static u32 dmabuf_exporter_crc32c(u32 crc, const void *p, size_t len)
+{
+#ifdef DMABUF_EXPORTER_HAVE___CRC32C_LE
+	return __crc32c_le(crc, p, len);
+#else
+	return crc32c(crc, p, len);
+#endif
+}
+
+/* Checksum a kernel mapping a megabyte at a time, letting others run. */
+static u32 dmabuf_exporter_crc_map(u32 crc, struct iosys_map *map, u64 offset, u64 length)
+{
+	u8 chunk[256];
+
+	while (length) {
+		size_t n = min_t(u64, length, SZ_1M);
+
+		if (map->is_iomem) {
+			size_t done;
+
+			for (done = 0; done < n; done += sizeof(chunk)) {
+				size_t c = min(n - done, sizeof(chunk));
+
+				memcpy_fromio(chunk, map->vaddr_iomem + offset + done, c);
+				crc = dmabuf_exporter_crc32c(crc, chunk, c);
+			}
+		} else {
+			crc = dmabuf_exporter_crc32c(crc, map->vaddr + offset, n);
+		}
+		offset += n;
+		length -= n;
+		cond_resched();
+	}
+	return crc;
+}
+
+/*
+ * For an exporter without vmap (udmabuf before 6.2): read what the device
+ * reads, the memory at the mapping's DMA addresses. Only possible where
+ * those are physical addresses: direct DMA, no IOMMU.
+ */
+static int dmabuf_exporter_crc_dma(struct sg_table *table, u64 offset, u64 length, u32 *crc)
+{
+	struct device *dev = &dmabuf_exporter_pdev->dev;
+	u64 end = offset + length, pos = 0;
+	struct scatterlist *sg;
+	unsigned int i;
+
+	if (get_dma_ops(dev) || iommu_get_domain_for_dev(dev))
+		return -EOPNOTSUPP;
+
+	for_each_sgtable_dma_sg(table, sg, i) {
+		u64 seg_end = pos + sg_dma_len(sg);
+
+		while (offset < end && offset < seg_end) {
+			phys_addr_t phys = dma_to_phys(dev, sg_dma_address(sg) + (offset - pos));
+			size_t n = min_t(u64, end, seg_end) - offset;
+			void *vaddr;
+
+			if (!pfn_valid(PHYS_PFN(phys)))
+				return -EOPNOTSUPP;
+			n = min_t(size_t, n, PAGE_SIZE - offset_in_page(phys));
+			vaddr = kmap_local_page(pfn_to_page(PHYS_PFN(phys)));
+			*crc = dmabuf_exporter_crc32c(*crc, vaddr + offset_in_page(phys), n);
+			kunmap_local(vaddr);
+			offset += n;
+			cond_resched();
+		}
+		pos = seg_end;
+	}
+	return offset == end ? 0 : -EINVAL;
+}
+
+/*
+ * The reservation lock: dma_buf_vmap() and dma_buf_map_attachment() need it
+ * held since 6.2 and provide _unlocked variants; Kbuild probes for them.
+ */
+static struct sg_table *dmabuf_exporter_map_attachment(struct dma_buf_attachment *attach,
+						       enum dma_data_direction direction)
+{
+#ifdef DMABUF_EXPORTER_HAVE_MAP_ATTACHMENT_UNLOCKED
+	return dma_buf_map_attachment_unlocked(attach, direction);
+#else
+	return dma_buf_map_attachment(attach, direction);
+#endif
+}
+
+static void dmabuf_exporter_unmap_attachment(struct dma_buf_attachment *attach,
+					     struct sg_table *table,
+					     enum dma_data_direction direction)
+{
+#ifdef DMABUF_EXPORTER_HAVE_MAP_ATTACHMENT_UNLOCKED
+	dma_buf_unmap_attachment_unlocked(attach, table, direction);
+#else
+	dma_buf_unmap_attachment(attach, table, direction);
+#endif
+}
+
+static int dmabuf_exporter_vmap_buf(struct dma_buf *dmabuf, struct iosys_map *map)
+{
+#ifdef DMABUF_EXPORTER_HAVE_VMAP_UNLOCKED
+	return dma_buf_vmap_unlocked(dmabuf, map);
+#else
+	return dma_buf_vmap(dmabuf, map);
+#endif
+}
+
+static void dmabuf_exporter_vunmap_buf(struct dma_buf *dmabuf, struct iosys_map *map)
+{
+#ifdef DMABUF_EXPORTER_HAVE_VMAP_UNLOCKED
+	dma_buf_vunmap_unlocked(dmabuf, map);
+#else
+	dma_buf_vunmap(dmabuf, map);
+#endif
+}
+
+/*
+ * Read @arg's range of @dmabuf the way a driver would: attach and map it
+ * for the module's own device, then read it with the CPU through a kernel
+ * mapping, bracketed as a CPU access. Everything is undone before return.
+ *
+ * An exporter without vmap is read the way its device would read it
+ * instead: after waiting for the writers' fences, at the mapping's DMA
+ * addresses. That mapping is DMA_TO_DEVICE, since the device only reads.
+ * The CPU read maps DMA_BIDIRECTIONAL, as DRM PRIME importers do: exporters
+ * such as the system heap sync every mapped attachment in the direction of
+ * the CPU access.
+ */
+static int dmabuf_exporter_import_read(struct dma_buf *dmabuf, struct dmabuf_exporter_import *arg)
+{
+	bool via_vmap = dmabuf->ops->vmap;
+	enum dma_data_direction direction = via_vmap ? DMA_BIDIRECTIONAL : DMA_TO_DEVICE;
+	struct dma_buf_attachment *attach;
+	struct iosys_map map;
+	struct sg_table *table;
+	u32 crc = ~0;
+	long wait;
+	int ret;
+
+	attach = dma_buf_attach(dmabuf, &dmabuf_exporter_pdev->dev);
+	if (IS_ERR(attach))
+		return PTR_ERR(attach);
+	table = dmabuf_exporter_map_attachment(attach, direction);
+	if (IS_ERR(table)) {
+		ret = PTR_ERR(table);
+		goto detach;
+	}
+	arg->nents = table->nents;
+
+	if (!via_vmap) {
+		arg->read_via = DMABUF_EXPORTER_IMPORT_VIA_DMA;
+		wait = dma_resv_wait_timeout(dmabuf->resv, DMA_RESV_USAGE_WRITE, true,
+					     MAX_SCHEDULE_TIMEOUT);
+		ret = wait < 0 ? wait : dmabuf_exporter_crc_dma(table, arg->offset, arg->length,
+								 &crc);
+		goto unmap;
+	}
+
+	/* vmap first, so the CPU access below covers the kernel mapping too. */
+	arg->read_via = DMABUF_EXPORTER_IMPORT_VIA_VMAP;
+	ret = dmabuf_exporter_vmap_buf(dmabuf, &map);
+	if (ret)
+		goto unmap;
+	ret = dma_buf_begin_cpu_access(dmabuf, DMA_FROM_DEVICE);
+	if (ret)
+		goto vunmap;
+	crc = dmabuf_exporter_crc_map(crc, &map, arg->offset, arg->length);
+	ret = dma_buf_end_cpu_access(dmabuf, DMA_FROM_DEVICE);
+vunmap:
+	dmabuf_exporter_vunmap_buf(dmabuf, &map);
+unmap:
+	arg->crc32c = ~crc;
+	dmabuf_exporter_unmap_attachment(attach, table, direction);
+detach:
+	dma_buf_detach(dmabuf, attach);
+	return ret;
+}
+
+static int dmabuf_exporter_import(struct dmabuf_exporter_import __user *user_arg)
+{
+	struct dmabuf_exporter_import arg;
+	struct dma_buf *dmabuf;
+	int ret;
+
+	if (copy_from_user(&arg, user_arg, sizeof(arg)))
+		return -EFAULT;
+	if (arg.flags || arg.reserved0 || memchr_inv(arg.reserved, 0, sizeof(arg.reserved)))
+		return -EINVAL;
+
+	/* EBADF for a closed fd, EINVAL for one that is not a dma-buf. */
+	dmabuf = dma_buf_get(arg.fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	if (arg.offset >= dmabuf->size || arg.length > dmabuf->size - arg.offset) {
+		ret = -EINVAL;
+		goto put_dmabuf;
+	}
+	if (!arg.length)
+		arg.length = dmabuf->size - arg.offset;
+	arg.size = dmabuf->size;
+	memset(arg.exp_name, 0, sizeof(arg.exp_name));
+	strscpy(arg.exp_name, dmabuf->exp_name ?: "", sizeof(arg.exp_name));
+
+	ret = dmabuf_exporter_import_read(dmabuf, &arg);
+	dma_buf_put(dmabuf);
+	if (ret)
+		return ret;
+	/* Only the out fields: the caller's input stays as it gave it. */
+	if (copy_to_user(&user_arg->size, &arg.size,
+			 offsetof(struct dmabuf_exporter_import, reserved0) -
+			 offsetof(struct dmabuf_exporter_import, size)))
+		return -EFAULT;
+	return 0;
+
+put_dmabuf:
+	dma_buf_put(dmabuf);
+	return ret;
+}
+
 static long dmabuf_exporter_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	switch (cmd) {
@@ -739,6 +969,8 @@ static long dmabuf_exporter_ioctl(struct file *file, unsigned int cmd, unsigned 
 	case DMABUF_EXPORTER_IOC_ALLOC:
 		return dmabuf_exporter_alloc(file->private_data,
 					     (struct dmabuf_exporter_alloc __user *)arg);
+	case DMABUF_EXPORTER_IOC_IMPORT:
+		return dmabuf_exporter_import((struct dmabuf_exporter_import __user *)arg);
 	default:
 		return -ENOTTY;
 	}
@@ -896,11 +1128,29 @@ static int __init dmabuf_exporter_init(void)
 
 	dma_resv_init(&dmabuf_exporter_shared_resv);
 
+	/*
+	 * The importer's device: a platform device with a 64-bit DMA mask,
+	 * as vgem has. The misc device has no DMA mask to map with.
+	 */
+	dmabuf_exporter_pdev = platform_device_register_simple(DMABUF_EXPORTER_DEVICE_NAME,
+							       PLATFORM_DEVID_NONE, NULL, 0);
+	if (IS_ERR(dmabuf_exporter_pdev)) {
+		ret = PTR_ERR(dmabuf_exporter_pdev);
+		goto fini_resv;
+	}
+	ret = dma_coerce_mask_and_coherent(&dmabuf_exporter_pdev->dev, DMA_BIT_MASK(64));
+	if (ret)
+		goto unregister_pdev;
+	/* Any segment length, so nents shows how contiguous a buffer is. */
+	dma_set_max_seg_size(&dmabuf_exporter_pdev->dev, UINT_MAX);
+
 	ret = misc_register(&dmabuf_exporter_misc);
 	if (ret)
-		goto fini_resv;
+		goto unregister_pdev;
 	return 0;
 
+unregister_pdev:
+	platform_device_unregister(dmabuf_exporter_pdev);
 fini_resv:
 	dma_resv_fini(&dmabuf_exporter_shared_resv);
 	__free_page(dmabuf_exporter_shared_page);
@@ -911,6 +1161,7 @@ fini_resv:
 static void __exit dmabuf_exporter_exit(void)
 {
 	misc_deregister(&dmabuf_exporter_misc);
+	platform_device_unregister(dmabuf_exporter_pdev);
 	dma_resv_fini(&dmabuf_exporter_shared_resv);
 	__free_page(dmabuf_exporter_shared_page);
 }

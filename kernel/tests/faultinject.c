@@ -19,8 +19,18 @@
  * its allocation would report VM_FAULT_OOM to the page fault handler, which
  * the kernel logs). Attach and map are walked through vgem imports.
  *
+ * IMPORT is walked on a udmabuf, which on this 6.1 kernel has no vmap, so
+ * the module reads it through its mapping's DMA addresses: every site of
+ * IMPORT (its user copies, the attachment, udmabuf's mapping and CPU-access
+ * tables) fails in turn, and after each step nothing may be left attached
+ * to the module's device. IMPORT's vmap is not walked: dma_buf_vmap() itself
+ * warns (WARN_ON_ONCE) when an exporter's vmap fails, and the VMs treat a
+ * warning as fatal; the unwinding past it is the same as past the mapping.
+ *
  *   faultinject [window]	("window": only the page-table check at the end)
  */
+#include <linux/udmabuf.h>
+
 #include "vgem.h"
 
 #define MAX_SITES 1000
@@ -217,6 +227,59 @@ static void cleanup_shared_import(int dev)
 	CHECK(close(import_fd) == 0);
 }
 
+/* ---- IMPORT, of a udmabuf ---- */
+
+#define IMPORT_PAGES	16
+static int import_ret;
+static struct dmabuf_exporter_import import_result;
+
+static void prepare_udmabuf_import(int dev)
+{
+	struct udmabuf_create create = { .flags = UDMABUF_FLAGS_CLOEXEC, .size = IMPORT_PAGES * PAGE };
+	int udmabuf = open("/dev/udmabuf", O_RDWR | O_CLOEXEC), memfd;
+	char *p;
+
+	(void)dev;
+	CHECKF(udmabuf >= 0, "%s", "/dev/udmabuf");
+	memfd = memfd_create("faultinject", MFD_ALLOW_SEALING | MFD_CLOEXEC);
+	CHECK(memfd >= 0 && ftruncate(memfd, IMPORT_PAGES * PAGE) == 0);
+	CHECK(fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK) == 0);
+	p = must_map(memfd, IMPORT_PAGES * PAGE, PROT_READ | PROT_WRITE, 0);
+	fill_pattern(p, IMPORT_PAGES * PAGE, 9);
+	CHECK(munmap(p, IMPORT_PAGES * PAGE) == 0);
+	create.memfd = memfd;
+	import_fd = ioctl(udmabuf, UDMABUF_CREATE, &create);
+	CHECK(import_fd >= 0);
+	close(memfd);
+	close(udmabuf);
+}
+
+static long op_module_import(int dev, int *new_fd)
+{
+	*new_fd = -1;
+	import_ret = try_import(dev, import_fd, PAGE + 3, 5 * PAGE, &import_result);
+	return import_ret;
+}
+
+static void cleanup_module_import(int dev)
+{
+	char *expect = malloc(IMPORT_PAGES * PAGE);
+
+	(void)dev;
+	CHECK_EQ(our_attachments(), 0);
+	fill_pattern(expect, IMPORT_PAGES * PAGE, 9);
+	if (!import_ret) {
+		CHECK_EQ(import_result.crc32c, crc32c(expect + PAGE + 3, 5 * PAGE));
+		CHECK_EQ(import_result.read_via, DMABUF_EXPORTER_IMPORT_VIA_DMA);
+	}
+	/* And the buffer imports again. */
+	CHECK(try_import(dev, import_fd, 0, 0, &import_result) == 0);
+	CHECK_EQ(import_result.crc32c, crc32c(expect, IMPORT_PAGES * PAGE));
+	CHECK_EQ(our_attachments(), 0);
+	free(expect);
+	CHECK(close(import_fd) == 0);
+}
+
 static const struct operation operations[] = {
 	{ "ALLOC 4 KiB", op_alloc_small, NULL, NULL },
 	{ "ALLOC 4 MiB + 4 KiB", op_alloc_large, NULL, NULL },
@@ -226,6 +289,7 @@ static const struct operation operations[] = {
 	{ "page faults (write)", op_fault, prepare_window, cleanup_window },
 	{ "vgem import (attach, map)", op_import, prepare_import, cleanup_import },
 	{ "second shared import", op_import, prepare_shared_import, cleanup_shared_import },
+	{ "IMPORT (udmabuf)", op_module_import, prepare_udmabuf_import, cleanup_module_import },
 };
 
 /*

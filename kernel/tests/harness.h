@@ -359,6 +359,72 @@ static inline long module_refcnt(void)
 	return v;
 }
 
+/*
+ * Attachments of the module's own (importer) device that debugfs lists:
+ * after any IMPORT, failed or not, there must be none.
+ */
+static inline int our_attachments(void)
+{
+	static const char path[] = "/sys/kernel/debug/dma_buf/bufinfo";
+	char line[512];
+	FILE *f = fopen(path, "re");
+	int n = 0;
+
+	if (!f && errno == ENOENT) {
+		if (system("mount -t debugfs none /sys/kernel/debug 2>/dev/null") < 0)
+			harness_fail(__FILE__, __LINE__, errno, "mount debugfs");
+		f = fopen(path, "re");
+	}
+	CHECKF(f != NULL, "%s", path);
+	while (fgets(line, sizeof(line), f))
+		n += !strcmp(line, "\t" DMABUF_EXPORTER_DEVICE_NAME "\n");
+	fclose(f);
+	return n;
+}
+
+/* ---- CRC-32C (Castagnoli, reflected polynomial 0x82f63b78), as IMPORT reports it ---- */
+
+static inline uint32_t crc32c_update(uint32_t crc, const void *data, size_t len)
+{
+	static uint32_t table[256];
+	const unsigned char *p = data;
+
+	if (!__atomic_load_n(&table[1], __ATOMIC_ACQUIRE)) {
+		uint32_t t[256];
+
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+
+			for (int k = 0; k < 8; k++)
+				c = c & 1 ? (c >> 1) ^ 0x82f63b78 : c >> 1;
+			t[i] = c;
+		}
+		/* Racing threads compute the same table; entry 1 is published last. */
+		for (int i = 255; i >= 0; i--)
+			__atomic_store_n(&table[i], t[i], __ATOMIC_RELEASE);
+	}
+	while (len--)
+		crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return crc;
+}
+
+/* CRC-32C of @len bytes: "123456789" gives 0xe3069283. */
+static inline uint32_t crc32c(const void *data, size_t len)
+{
+	return ~crc32c_update(~0U, data, len);
+}
+
+/* IMPORT @length bytes (0: to the end) at @offset of dma-buf @fd through @dev. */
+static inline int try_import(int dev, int fd, uint64_t offset, uint64_t length,
+			     struct dmabuf_exporter_import *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->fd = fd;
+	out->offset = offset;
+	out->length = length;
+	return ioctl(dev, DMABUF_EXPORTER_IOC_IMPORT, out);
+}
+
 /* ---- module parameters ---- */
 
 static inline unsigned long long param_get(const char *name)

@@ -2,11 +2,13 @@
 /*
  * Hostile input for dmabuf_exporter: every ioctl and file operation gets bad
  * sizes, flags, pointers and fds, and each case asserts the documented
- * errno (docs/module.md) and that no fd leaked. Ends with a seeded random
- * ioctl fuzzer.
+ * errno (docs/module.md) and that no fd leaked; IMPORT also that nothing
+ * stayed attached to the module's device. Ends with a seeded random ioctl
+ * fuzzer.
  *
  *   hostile [-S SEED] [-n ITERATIONS]
  */
+#include <limits.h>
 #include <stddef.h>
 
 #include "harness.h"
@@ -116,6 +118,138 @@ static void test_alloc_arguments(int dev)
 	}
 }
 
+/* IMPORT with every field given; returns what the ioctl returns. */
+static int import_raw(int dev, const struct dmabuf_exporter_import *in,
+		      struct dmabuf_exporter_import *out)
+{
+	*out = *in;
+	return ioctl(dev, DMABUF_EXPORTER_IOC_IMPORT, out);
+}
+
+static void test_import_arguments(int dev)
+{
+	const uint64_t size = 8 * PAGE;
+	struct dmabuf_exporter_import in, out;
+	int fd = alloc_raw(dev, size, O_RDWR, "", 1), fds, pipes[2], memfd, dir, closed;
+	long refcnt = module_refcnt();
+	void *ro;
+
+	CHECK(fd >= 0);
+	fds = count_fds();
+	memset(&in, 0, sizeof(in));
+	in.fd = fd;
+	CHECK(import_raw(dev, &in, &out) == 0 && out.size == size);
+
+	/* Bad pointers; a read-only argument is read, imported, and cannot be answered. */
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_IMPORT, NULL), EFAULT);
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_IMPORT, guard_page), EFAULT);
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_IMPORT, KERNEL_ADDRESS), EFAULT);
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_IMPORT, straddling_pointer(8)), EFAULT);
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_IMPORT,
+			straddling_pointer(offsetof(struct dmabuf_exporter_import, size))), EFAULT);
+	ro = readonly_page(&in, sizeof(in));
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_IMPORT, ro), EFAULT);
+	munmap(ro, PAGE);
+
+	/* An unaligned but valid argument works. */
+	{
+		char storage[sizeof(struct dmabuf_exporter_import) + 1];
+		struct dmabuf_exporter_import got;
+
+		memcpy(storage + 1, &in, sizeof(in));
+		CHECK(ioctl(dev, DMABUF_EXPORTER_IOC_IMPORT, storage + 1) == 0);
+		memcpy(&got, storage + 1, sizeof(got));
+		CHECK(got.size == size && got.crc32c == out.crc32c && got.fd == fd);
+	}
+
+	/* fds: closed or never open (EBADF), not a dma-buf (EINVAL). */
+	CHECK(pipe(pipes) == 0);
+	memfd = memfd_create("hostile", MFD_CLOEXEC);
+	dir = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	closed = dup(fd);
+	close(closed);
+	{
+		static const int bad_fds[] = { -1, -2, INT_MIN, INT_MAX, 1 << 20 };
+
+		for (size_t i = 0; i < ARRAY_SIZE(bad_fds); i++) {
+			in.fd = bad_fds[i];
+			CHECK_ERR(import_raw(dev, &in, &out), EBADF);
+		}
+	}
+	in.fd = closed;
+	CHECK_ERR(import_raw(dev, &in, &out), EBADF);
+	in.fd = pipes[0];
+	CHECK_ERR(import_raw(dev, &in, &out), EINVAL);
+	in.fd = memfd;
+	CHECK_ERR(import_raw(dev, &in, &out), EINVAL);
+	in.fd = dir;
+	CHECK_ERR(import_raw(dev, &in, &out), EINVAL);
+	in.fd = dev;
+	CHECK_ERR(import_raw(dev, &in, &out), EINVAL);
+	close(pipes[0]);
+	close(pipes[1]);
+	close(memfd);
+	close(dir);
+	in.fd = fd;
+
+	/* Every flag bit, and every reserved byte, is refused. */
+	for (int bit = 0; bit < 32; bit++) {
+		in.flags = 1U << bit;
+		CHECK_ERR(import_raw(dev, &in, &out), EINVAL);
+	}
+	in.flags = 0;
+	in.reserved0 = 1;
+	CHECK_ERR(import_raw(dev, &in, &out), EINVAL);
+	in.reserved0 = 0;
+	for (size_t b = 0; b < sizeof(in.reserved); b++) {
+		((unsigned char *)in.reserved)[b] = 0x80;
+		CHECK_ERR(import_raw(dev, &in, &out), EINVAL);
+		((unsigned char *)in.reserved)[b] = 0;
+	}
+
+	/* Ranges: inside the buffer, or EINVAL. */
+	{
+		static const struct { uint64_t offset, length; int ok; } ranges[] = {
+			{ 0, 0, 1 }, { 0, 8 * PAGE, 1 }, { 8 * PAGE - 1, 0, 1 }, { 8 * PAGE - 1, 1, 1 },
+			{ 5, 1, 1 }, { PAGE, 7 * PAGE, 1 },
+			{ 8 * PAGE, 0, 0 }, { 8 * PAGE, 1, 0 }, { 8 * PAGE - 1, 2, 0 },
+			{ 0, 8 * PAGE + 1, 0 }, { 1, 8 * PAGE, 0 }, { 1, UINT64_MAX, 0 },
+			{ UINT64_MAX, 0, 0 }, { UINT64_MAX, 2, 0 }, { 0, UINT64_MAX, 0 },
+			{ 1ULL << 63, 1ULL << 63, 0 }, { 8 * PAGE + 1, UINT64_MAX - 8 * PAGE, 0 },
+		};
+
+		for (size_t i = 0; i < ARRAY_SIZE(ranges); i++) {
+			in.offset = ranges[i].offset;
+			in.length = ranges[i].length;
+			if (ranges[i].ok)
+				CHECKF(import_raw(dev, &in, &out) == 0, "range %zu", i);
+			else
+				CHECK_ERR(import_raw(dev, &in, &out), EINVAL);
+		}
+		in.offset = 0;
+		in.length = 0;
+	}
+
+	/* Out fields are ignored on input, and the in fields come back unchanged. */
+	memset(&in.size, 0xa5, offsetof(struct dmabuf_exporter_import, reserved0) -
+	       offsetof(struct dmabuf_exporter_import, size));
+	CHECK(import_raw(dev, &in, &out) == 0);
+	CHECK(out.fd == fd && out.flags == 0 && out.offset == 0 && out.length == 0);
+	CHECK(out.size == size && out.read_via == DMABUF_EXPORTER_IMPORT_VIA_VMAP);
+	CHECK(out.exp_name[sizeof(out.exp_name) - 1] == 0 && !strcmp(out.exp_name, "dmabuf_exporter"));
+
+	/* A failed import changes nothing in the argument. */
+	in.flags = 1;
+	out = in;
+	CHECK_ERR(ioctl(dev, DMABUF_EXPORTER_IOC_IMPORT, &out), EINVAL);
+	CHECK(!memcmp(&out, &in, sizeof(in)));
+
+	CHECK(count_fds() == fds);
+	CHECK_EQ(our_attachments(), 0);
+	CHECK_EQ(module_refcnt(), refcnt);
+	close(fd);
+}
+
 static void test_unknown_ioctls(int dev)
 {
 	static const unsigned long commands[] = {
@@ -124,6 +258,9 @@ static void test_unknown_ioctls(int dev)
 		_IOWR(DMABUF_EXPORTER_IOC_MAGIC, 0x01, int),
 		_IOWR(DMABUF_EXPORTER_IOC_MAGIC, 0x02, struct dmabuf_exporter_alloc),
 		_IOR(DMABUF_EXPORTER_IOC_MAGIC, 0x01, struct dmabuf_exporter_alloc),
+		_IOW(DMABUF_EXPORTER_IOC_MAGIC, 0x02, struct dmabuf_exporter_import),
+		_IOWR(DMABUF_EXPORTER_IOC_MAGIC, 0x02, struct dmabuf_exporter_import[2]),
+		_IOWR(DMABUF_EXPORTER_IOC_MAGIC, 0x03, struct dmabuf_exporter_import),
 		DMA_BUF_IOCTL_SYNC, DMA_BUF_SET_NAME_B,
 	};
 	char scratch[256] = { 0 };
@@ -267,16 +404,30 @@ static uint64_t xorshift(uint64_t *state)
  */
 static void fuzz(int dev, uint64_t seed, long iterations)
 {
-	static const int allowed[] = { EINVAL, EFAULT, ENOTTY, EFBIG, EDQUOT, ENOSPC, ENOMEM };
+	static const int allowed[] = {
+		EINVAL, EFAULT, ENOTTY, EFBIG, EDQUOT, ENOSPC, ENOMEM, EBADF,
+	};
 	uint64_t state = seed ? seed : 1;
-	int fds = count_fds();
-	long successes = 0;
+	int target = alloc_raw(dev, 8 * PAGE, O_RDWR, "", 1), closed = dup(target), pipes[2];
+	int fds, import_fds[5];
+	long successes = 0, imports = 0;
+
+	/* IMPORT's fds: a dma-buf, a pipe, the device, a closed fd, stdin. */
+	close(closed);
+	CHECK(pipe(pipes) == 0);
+	import_fds[0] = target;
+	import_fds[1] = pipes[0];
+	import_fds[2] = dev;
+	import_fds[3] = closed;
+	import_fds[4] = 0;
+	fds = count_fds();
 
 	for (long i = 0; i < iterations; i++) {
 		union {
 			struct dmabuf_exporter_alloc alloc;
+			struct dmabuf_exporter_import import;
 			int fd;
-			unsigned char bytes[sizeof(struct dmabuf_exporter_alloc)];
+			unsigned char bytes[sizeof(struct dmabuf_exporter_import)];
 		} arg;
 		unsigned long cmd;
 		void *pointer = &arg;
@@ -288,7 +439,22 @@ static void fuzz(int dev, uint64_t seed, long iterations)
 
 			memcpy(arg.bytes + b, &word, 8);
 		}
-		switch (r % 8) {
+		switch (r % 10) {
+		case 8: case 9:
+			cmd = DMABUF_EXPORTER_IOC_IMPORT;
+			/* Mostly a real fd, zero flags and reserved fields, and small ranges. */
+			if (r & 0x100)
+				arg.import.fd = import_fds[(r >> 20) % 5 ? 0 : (r >> 24) % 5];
+			if (r & 0x200) {
+				arg.import.flags = 0;
+				arg.import.reserved0 = 0;
+				memset(arg.import.reserved, 0, sizeof(arg.import.reserved));
+			}
+			if (r & 0x400) {
+				arg.import.offset = (r >> 28) % (10 * PAGE);
+				arg.import.length = (r & 0x800) ? 0 : (r >> 44) % (10 * PAGE);
+			}
+			break;
 		case 0: case 1: case 2:
 			cmd = DMABUF_EXPORTER_IOC_ALLOC;
 			/* Mostly plausible sizes and flags, so the success path is walked too. */
@@ -315,7 +481,8 @@ static void fuzz(int dev, uint64_t seed, long iterations)
 			/* The VFS answers these types itself, for every file. */
 			if (strchr("TXf", _IOC_TYPE(cmd)) || _IOC_TYPE(cmd) == 0x94 ||
 			    _IOC_TYPE(cmd) == 0x15 ||
-			    cmd == DMABUF_EXPORTER_IOC_ALLOC || cmd == DMABUF_EXPORTER_IOC_GET_SHARED_FD)
+			    cmd == DMABUF_EXPORTER_IOC_ALLOC || cmd == DMABUF_EXPORTER_IOC_GET_SHARED_FD ||
+			    cmd == DMABUF_EXPORTER_IOC_IMPORT)
 				continue;
 			break;
 		}
@@ -332,6 +499,8 @@ static void fuzz(int dev, uint64_t seed, long iterations)
 				close(arg.alloc.fd);
 			else if (cmd == DMABUF_EXPORTER_IOC_GET_SHARED_FD)
 				close(arg.fd);
+			else if (cmd == DMABUF_EXPORTER_IOC_IMPORT)
+				imports++;
 			continue;
 		}
 		for (size_t e = 0; e < sizeof(allowed) / sizeof(allowed[0]); e++)
@@ -339,8 +508,12 @@ static void fuzz(int dev, uint64_t seed, long iterations)
 		CHECKF(ok, "fuzzer seed %llu iteration %ld: cmd %#lx", (unsigned long long)seed, i, cmd);
 	}
 	CHECK(count_fds() == fds);
-	printf("hostile: fuzzer seed %llu: %ld iterations, %ld succeeded\n",
-	       (unsigned long long)seed, iterations, successes);
+	CHECK_EQ(our_attachments(), 0);
+	close(target);
+	close(pipes[0]);
+	close(pipes[1]);
+	printf("hostile: fuzzer seed %llu: %ld iterations, %ld succeeded (%ld imports)\n",
+	       (unsigned long long)seed, iterations, successes, imports);
 }
 
 int main(int argc, char **argv)
@@ -363,6 +536,7 @@ int main(int argc, char **argv)
 	setup_pages();
 	test_pointers(dev);
 	test_alloc_arguments(dev);
+	test_import_arguments(dev);
 	test_unknown_ioctls(dev);
 	test_fds(dev);
 	test_read_write(dev);

@@ -2,8 +2,9 @@
 /*
  * Stress for dmabuf_exporter: processes x threads allocate, map, fill and
  * verify buffers by checksum, pass them around a ring of Unix sockets,
- * import them into vgem, fork readers and close everything in random
- * orders, while a separate process keeps trying to unload the module. The
+ * import them into vgem and into the module itself (IMPORT, whose CRC-32C
+ * must match one computed here), fork readers and close everything in
+ * random orders, while a separate process keeps trying to unload the module. The
  * unload must never succeed while a buffer lives, and must succeed once the
  * last one is gone.
  *
@@ -19,7 +20,7 @@
 #include "vgem.h"
 
 struct counters {
-	atomic_long allocs, verified, passed, imported, forks, unload_attempts;
+	atomic_long allocs, verified, passed, imported, kernel_imports, forks, unload_attempts;
 	atomic_int failed;
 };
 
@@ -135,6 +136,27 @@ static void import_into_vgem(int fd)
 	atomic_fetch_add(&counters->imported, 1);
 }
 
+/*
+ * The module imports up to 64 KiB of the buffer at a random offset; its
+ * CRC-32C must match the mapping's.
+ */
+static void import_into_module(int fd, const void *map, size_t size, unsigned int *rng)
+{
+	struct dmabuf_exporter_import imp;
+	uint64_t offset = rand_r(rng) % size;
+	uint64_t length = size - offset < 65536 ? size - offset : 65536;
+	int dev = dev_open();
+
+	if (try_import(dev, fd, offset, length, &imp))
+		FAIL("IMPORT of %zu bytes at %llu", (size_t)length, (unsigned long long)offset);
+	else if (imp.crc32c != crc32c((const char *)map + offset, length) || imp.size != size)
+		FAIL("IMPORT: CRC %#x, expected %#x", imp.crc32c,
+		     crc32c((const char *)map + offset, length));
+	else
+		atomic_fetch_add(&counters->kernel_imports, 1);
+	close(dev);
+}
+
 static void fork_reader(int fd, const struct message *msg)
 {
 	pid_t pid = fork();
@@ -175,6 +197,8 @@ static void one_round(unsigned int *rng)
 
 	if (rand_r(rng) % 2)
 		import_into_vgem(fd);
+	if (rand_r(rng) % 2)
+		import_into_module(fd, map, msg.size, rng);
 	if (rand_r(rng) % 8 == 0)
 		fork_reader(fd, &msg);
 	if (rand_r(rng) % 2)
@@ -337,11 +361,13 @@ int main(int argc, char **argv)
 	}
 
 	printf("stress: seed %u, %d processes x %d threads, %d s: %ld allocations, %ld verified, "
-	       "%ld passed over sockets, %ld vgem imports, %ld forked readers, %ld refused unloads\n",
+	       "%ld passed over sockets, %ld vgem imports, %ld module imports, %ld forked readers, "
+	       "%ld refused unloads\n",
 	       seed, processes, threads, seconds, counters->allocs, counters->verified,
-	       counters->passed, counters->imported, counters->forks, counters->unload_attempts);
+	       counters->passed, counters->imported, counters->kernel_imports, counters->forks,
+	       counters->unload_attempts);
 	if (failed || atomic_load(&counters->failed) || !counters->allocs ||
-	    !counters->unload_attempts || !counters->imported) {
+	    !counters->unload_attempts || !counters->imported || !counters->kernel_imports) {
 		fprintf(stderr, "stress: FAILED\n");
 		return 1;
 	}

@@ -37,6 +37,45 @@ struct dmabuf_exporter_alloc {
 	__u64 reserved[4];
 };
 
+/* How DMABUF_EXPORTER_IOC_IMPORT read the buffer (its @read_via). */
+#define DMABUF_EXPORTER_IMPORT_VIA_VMAP	1	/* dma_buf_vmap() */
+#define DMABUF_EXPORTER_IMPORT_VIA_DMA	2	/* the mapping's DMA addresses */
+
+/**
+ * struct dmabuf_exporter_import - argument of DMABUF_EXPORTER_IOC_IMPORT
+ * @fd:		in: the dma-buf to import, from any exporter
+ * @flags:	in: must be 0 (room for future import flags)
+ * @offset:	in: first byte to read; must be below the buffer's size
+ * @length:	in: bytes to read from @offset; 0 reads to the end. The range
+ *		must lie within the buffer
+ * @size:	out: the buffer's size in bytes
+ * @crc32c:	out: CRC-32C (Castagnoli; "123456789" gives 0xe3069283) of
+ *		the range, as the kernel read it
+ * @nents:	out: DMA segments in the module's own mapping of the buffer
+ *		(the importer's sg_table, after DMA mapping)
+ * @exp_name:	out: the exporter's name (dma_buf->exp_name), NUL-terminated
+ *		and cut to 31 bytes; the bytes after the NUL are 0
+ * @read_via:	out: DMABUF_EXPORTER_IMPORT_VIA_VMAP, or, for an exporter
+ *		without vmap, DMABUF_EXPORTER_IMPORT_VIA_DMA
+ * @reserved0:	must be 0
+ * @reserved:	must be 0
+ *
+ * Out fields are ignored on input and written only on success.
+ */
+struct dmabuf_exporter_import {
+	__s32 fd;
+	__u32 flags;
+	__u64 offset;
+	__u64 length;
+	__u64 size;
+	__u32 crc32c;
+	__u32 nents;
+	char exp_name[DMABUF_EXPORTER_NAME_LEN];
+	__u32 read_via;
+	__u32 reserved0;
+	__u64 reserved[4];
+};
+
 /*
  * The seed article's ioctl, kept for compatibility: a new fd for the shared
  * buffer. Its magic 'a' collides with other drivers, so new ioctls use
@@ -47,5 +86,7 @@ struct dmabuf_exporter_alloc {
 #define DMABUF_EXPORTER_IOC_MAGIC	0xD8
 #define DMABUF_EXPORTER_IOC_ALLOC \
 	_IOWR(DMABUF_EXPORTER_IOC_MAGIC, 0x01, struct dmabuf_exporter_alloc)
+#define DMABUF_EXPORTER_IOC_IMPORT \
+	_IOWR(DMABUF_EXPORTER_IOC_MAGIC, 0x02, struct dmabuf_exporter_import)
 
 #endif /* _UAPI_LINUX_DMABUF_EXPORTER_H */
