@@ -271,9 +271,16 @@ dmabuf_exporter_mapping_new(struct dmabuf_exporter_store *store, struct device *
 						DMABUF_EXPORTER_GFP);
 	if (ret)
 		goto free_mapping;
-	ret = dma_map_sgtable(dev, &mapping->table, direction, 0);
+	/*
+	 * Map without the CPU sync and sync explicitly, which is the same:
+	 * DMA-API debug then lets several devices map the same pages at once
+	 * (a buffer imported by vgem while the module's own IMPORT reads it),
+	 * as DRM PRIME exporters do.
+	 */
+	ret = dma_map_sgtable(dev, &mapping->table, direction, DMA_ATTR_SKIP_CPU_SYNC);
 	if (ret)
 		goto free_table;
+	dma_sync_sgtable_for_device(dev, &mapping->table, direction);
 
 	mapping->dev = dev;
 	mapping->direction = direction;
@@ -293,7 +300,9 @@ static void dmabuf_exporter_mapping_put(struct dmabuf_exporter_mapping *mapping)
 	if (--mapping->users)
 		return;
 	list_del(&mapping->node);
-	dma_unmap_sgtable(mapping->dev, &mapping->table, mapping->direction, 0);
+	dma_sync_sgtable_for_cpu(mapping->dev, &mapping->table, mapping->direction);
+	dma_unmap_sgtable(mapping->dev, &mapping->table, mapping->direction,
+			  DMA_ATTR_SKIP_CPU_SYNC);
 	sg_free_table(&mapping->table);
 	kfree(mapping);
 }

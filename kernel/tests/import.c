@@ -486,6 +486,35 @@ static void test_waits_for_fences(void)
 	CHECK(our_attachments() == 0);
 }
 
+/*
+ * The module's buffer imported by vgem and by IMPORT at once: two devices
+ * map the same pages, which DMA-API debug allows only because the exporter
+ * maps without the CPU sync (and syncs explicitly).
+ */
+static void test_alongside_vgem(void)
+{
+	struct dmabuf_exporter_import imp;
+	char *p, *expect = malloc(16 * PAGE);
+	int fd = must_alloc(import_dev, 16 * PAGE, O_RDWR | O_CLOEXEC, NULL);
+	__u32 handle;
+
+	SECTION("IMPORT of a buffer that vgem has imported too");
+	if (card < 0)
+		card = must_vgem_open();
+	p = must_map(fd, 16 * PAGE, PROT_READ | PROT_WRITE, 0);
+	fill_pattern(p, 16 * PAGE, 3);
+	memcpy(expect, p, 16 * PAGE);
+	handle = vgem_import(card, fd);
+	CHECK(handle != 0);
+	CHECK(do_import(fd, 0, 0, &imp) == 0);
+	CHECK_EQ(imp.crc32c, crc32c(expect, 16 * PAGE));
+	CHECK(vgem_close(card, handle) == 0);
+	munmap(p, 16 * PAGE);
+	close(fd);
+	free(expect);
+	CHECK(our_attachments() == 0);
+}
+
 /* Importing pins nothing: the module still unloads afterwards (lifetime checks that). */
 static void test_refcount(void)
 {
@@ -551,6 +580,7 @@ static const struct harness_test tests[] = {
 	HARNESS_TEST(test_readonly_and_mapped),
 	HARNESS_TEST(test_concurrent),
 	HARNESS_TEST(test_waits_for_fences),
+	HARNESS_TEST(test_alongside_vgem),
 	HARNESS_TEST(test_refcount),
 	HARNESS_TEST(test_64mib),
 };
