@@ -45,7 +45,7 @@ struct Verify: ParsableCommand {
     var length: Int?
 
     @Option(
-        help: ArgumentHelp("The pattern's seed: a number, decimal or 0x hexadecimal.", valueName: "n"),
+        help: ArgumentHelp("The pattern's seed: a number, decimal or 0x hexadecimal (default 1).", valueName: "n"),
         transform: { text in try Self.parseSeed(text) })
     var seed: UInt64 = 1
 
