@@ -93,8 +93,8 @@ struct Verify: ParsableCommand {
         }
         let end = length.map { offset.addingReportingOverflow($0) }
         guard offset < buffer.size, end.map({ !$0.overflow && $0.partialValue <= buffer.size }) ?? true else {
-            throw ValidationError(
-                "--offset \(offset)" + (length.map { " --length \($0)" } ?? "")
+            throw RangeError(
+                description: "--offset \(offset)" + (length.map { " --length \($0)" } ?? "")
                     + " is not within the buffer's \(buffer.size) bytes")
         }
         let range = offset..<(end?.partialValue ?? buffer.size)
@@ -114,7 +114,7 @@ struct Verify: ParsableCommand {
         let fields = [
             ("source", "\(allocator.source) (\(allocator.path))"),
             ("size", ByteCount.describe(buffer.size)),
-            ("range", "\(range.lowerBound)..<\(range.upperBound) (\(ByteCount.describe(range.count)))"),
+            ("range", "\(range.lowerBound)..<\(range.upperBound), \(ByteCount.describe(range.count))"),
             ("seed", "\(seed)"),
             ("exporter", imported.exporterName),
             ("nents", "\(imported.segmentCount)"),
@@ -133,6 +133,11 @@ struct Verify: ParsableCommand {
                 : "FAIL: the kernel's CRC-32C \(Self.hex(imported.crc32c)) differs from Swift's "
                     + "\(Self.hex(expected)): the kernel did not read the bytes user space wrote")
         return report
+    }
+
+    /// A range the buffer does not have: known only once it is allocated (sizes round up to pages).
+    struct RangeError: Error, CustomStringConvertible {
+        var description: String
     }
 
     /// `0x` and eight hexadecimal digits.

@@ -391,6 +391,9 @@ extension DeviceTests {
             try Verify.parse(["--from", source.name, "--size", "64K", "--offset", "4097", "--length", "20000"]).run()
             let part = try Verify.parse(["--from", source.name, "--size", "40000", "--offset", "12K"]).verify()
             #expect(part.matches && part.range == 12288..<40960, "\(part.lines)")
+            #expect(throws: Verify.RangeError.self, "past the end of the rounded-up buffer") {
+                try Verify.parse(["--from", source.name, "--size", "60K", "--offset", "64K"]).verify()
+            }
         }
 
         /// `dmabuf verify` can fail: checked against another seed's pattern, it reports the
