@@ -107,6 +107,7 @@ let package = Package(
                 "DMABufCLI",
                 "DMABufTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: lifetimes + mocking
         ),

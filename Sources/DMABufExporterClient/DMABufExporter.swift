@@ -21,7 +21,7 @@ public struct DMABufExporter: ~Copyable, Sendable, DMABufAllocator {
     public static let exporterName = DMABUF_EXPORTER_DEVICE_NAME
 
     private let owned: OwnedDescriptor
-    private var descriptor: FileDescriptor { owned.rawValue }
+    var descriptor: FileDescriptor { owned.rawValue }
     /// The device's path.
     public let path: FilePath
 

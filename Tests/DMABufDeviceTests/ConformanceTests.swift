@@ -1,3 +1,4 @@
+import ArgumentParser
 import DMABuf
 import DMABufDRM
 import DMABufExporterClient
@@ -128,16 +129,17 @@ func mismatch(in buffer: borrowing DMABuffer, _ range: Range<Int>? = nil, patter
     return try mapping.withCPUAccess(.read) { bytes in pattern.firstMismatch(in: bytes, startingAt: mapping.offset) }
 }
 
-/// Hook for the kernel import (issue 9 §1, DMABUF_EXPORTER_IOC_IMPORT): true once
-/// `DMABufExporter.import(_:)` exists and `kernelChecksum` below calls it.
-let kernelImportAvailable = false
-
-/// The CRC-32C of `range` of `buffer` as the kernel reads it (DMABUF_EXPORTER_IOC_IMPORT). HOOK: the
-/// lead replaces the body with the call to `DMABufExporter().import(buffer, range:)`, returning
-/// its `crc32c` (and may check its `size`, `nents` and exporter name here too).
-func kernelChecksum(of buffer: borrowing DMABuffer, range: Range<Int>) throws -> UInt32 {
-    Issue.record("the kernel import is not there yet")
-    return 0
+/// The CRC-32C of `range` of `buffer` as the kernel reads it: the exporter module imports the
+/// buffer (DMABUF_EXPORTER_IOC_IMPORT, `DMABufExporter.import(_:range:)`). Checks the rest of what
+/// the import reports on the way: the buffer's size, the range and at least one DMA segment.
+func kernelChecksum(
+    of buffer: borrowing DMABuffer, range: Range<Int>, sourceLocation: SourceLocation = #_sourceLocation
+) throws -> UInt32 {
+    let result = try DMABufExporter().import(buffer, range: range)
+    #expect(result.size == buffer.size, sourceLocation: sourceLocation)
+    #expect(result.range == range, sourceLocation: sourceLocation)
+    #expect(result.segmentCount >= 1, "nents \(result.segmentCount)", sourceLocation: sourceLocation)
+    return result.crc32c
 }
 
 extension DeviceTests {
@@ -331,21 +333,83 @@ extension DeviceTests {
             }
         }
 
-        /// HOOK for issue 9 §1: the kernel's CRC-32C of a seeded pattern equals Swift's, over the
-        /// whole buffer and over a sub-range. Enabled by `kernelImportAvailable`.
-        @Test(
-            .enabled(if: kernelImportAvailable, "needs DMABUF_EXPORTER_IOC_IMPORT (issue 9 §1)"),
-            arguments: DMABufSource.allCases)
+        /// The kernel, importing the buffer as a driver would (the exporter module's IMPORT), reads
+        /// what user space wrote: its CRC-32C of a seeded pattern equals Swift's, over the whole
+        /// buffer and over sub-ranges; it names the buffer's exporter as fdinfo does, maps it in
+        /// at least one DMA segment, and reads it through vmap, or, for an exporter without vmap
+        /// (udmabuf before 6.2: the debug kernel), at its DMA addresses.
+        @Test(arguments: DMABufSource.allCases)
         func kernelImportChecksumEqualsSwifts(source: DMABufSource) throws {
             try withSource(source) { allocator in
                 let page = Self.page
                 let buffer = try allocator.allocate(size: 16 * page, name: "crc")
                 let pattern = FillPattern(seed: 0xc4c3_2c00)
                 try fillBuffer(buffer, with: pattern)
-                for range in [0..<buffer.size, page + 5..<7 * page + 3] {
+                for range in [0..<buffer.size, page + 5..<7 * page + 3, buffer.size - 1..<buffer.size] {
                     #expect(try kernelChecksum(of: buffer, range: range) == pattern.checksum(of: range), "\(range)")
                 }
+
+                let whole = try DMABufExporter().import(buffer)
+                #expect(whole.range == 0..<buffer.size && whole.size == buffer.size)
+                #expect(whole.crc32c == pattern.checksum(of: 0..<buffer.size))
+                #expect(whole.exporterName == source.exporterName, "\(source): exp_name")
+                #expect(whole.exporterName == (try buffer.info().exporterName))
+                #expect((1...16).contains(whole.segmentCount), "\(source): nents \(whole.segmentCount)")
+                let withoutVmap = source == .udmabuf && TestKernel.current == .debug
+                #expect(whole.readPath == (withoutVmap ? .dmaAddresses : .vmap), "\(source): \(whole.readPath)")
+
+                // Read-only fds import too (udmabuf has none).
+                if source.supportsReadOnly {
+                    let readOnly = try allocator.allocate(size: 2 * page, accessMode: .readOnly)
+                    #expect(
+                        try DMABufExporter().import(readOnly).crc32c
+                            == CRC32C.checksum(repeatElement(UInt8(0), count: 2 * page)))
+                }
+
+                // And the kernel really reads: a change through the mapping changes its CRC.
+                var mapping = try buffer.map()
+                try mapping.withCPUAccess(.write) { bytes in bytes.storeBytes(of: 0x5a, toByteOffset: 7, as: UInt8.self)
+                }
+                var changed = pattern.bytes(0..<page)
+                changed[7] = 0x5a
+                let changedCRC = try kernelChecksum(of: buffer, range: 0..<page)
+                #expect(changedCRC == CRC32C.checksum(changed) && changedCRC != pattern.checksum(of: 0..<page))
             }
+        }
+
+        /// `dmabuf verify` passes for the source, for the whole buffer and a sub-range.
+        @Test(arguments: DMABufSource.allCases)
+        func verifyCommandPasses(source: DMABufSource) throws {
+            var available = false
+            try withSource(source) { _ in available = true }
+            guard available else { return }
+            let whole = try Verify.parse(["--from", source.name, "--size", "64K", "--seed", "0x5eed"]).verify()
+            #expect(whole.matches, "\(whole.lines)")
+            #expect(whole.source == source && whole.range == 0..<65536)
+            #expect(whole.imported.exporterName == source.exporterName && whole.imported.segmentCount >= 1)
+            #expect(whole.lines.last?.hasPrefix("OK:") == true)
+            try Verify.parse(["--from", source.name, "--size", "64K", "--offset", "4097", "--length", "20000"]).run()
+            let part = try Verify.parse(["--from", source.name, "--size", "40000", "--offset", "12K"]).verify()
+            #expect(part.matches && part.range == 12288..<40960, "\(part.lines)")
+            #expect(throws: Verify.RangeError.self, "past the end of the rounded-up buffer") {
+                try Verify.parse(["--from", source.name, "--size", "60K", "--offset", "64K"]).verify()
+            }
+        }
+
+        /// `dmabuf verify` can fail: checked against another seed's pattern, it reports the
+        /// mismatch and exits 1.
+        @Test(arguments: DMABufSource.allCases)
+        func verifyCommandReportsAMismatch(source: DMABufSource) throws {
+            var available = false
+            try withSource(source) { _ in available = true }
+            guard available else { return }
+            let arguments = ["--from", source.name, "--size", "16K", "--seed", "7", "--check-seed", "8"]
+            let report = try Verify.parse(arguments).verify()
+            #expect(!report.matches)
+            #expect(report.imported.crc32c == FillPattern(seed: 7).checksum(of: 0..<16384), "the kernel read seed 7")
+            #expect(report.expected == FillPattern(seed: 8).checksum(of: 0..<16384))
+            #expect(report.lines.last?.hasPrefix("FAIL: the kernel's CRC-32C") == true, "\(report.lines)")
+            #expect(throws: ExitCode.failure) { try Verify.parse(arguments).run() }
         }
 
         @Test(arguments: DMABufSource.allCases)

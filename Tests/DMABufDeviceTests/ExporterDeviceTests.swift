@@ -131,6 +131,34 @@ extension DeviceTests {
             }
         }
 
+        // MARK: Importing
+
+        /// The module imports its own shared buffer and reads the text written through a mapping.
+        @Test func importReadsWhatAMappingWrote() throws {
+            let device = try DMABufExporter()
+            let buffer = try device.sharedBuffer()
+            var mapping = try buffer.map()
+            try write("123456789", to: &mapping)
+            let check = try device.import(buffer, range: 0..<9)
+            #expect(check.crc32c == 0xE306_9283 && check.crc32c == CRC32C.checksum(Array("123456789".utf8)))
+            #expect(check.size == DMABufExporter.sharedBufferSize && check.range == 0..<9)
+            #expect(check.exporterName == DMABufExporter.exporterName && check.segmentCount == 1)
+            #expect(check.readPath == .vmap && check.readPath.description == "vmap")
+            let whole = try device.import(buffer)
+            #expect(whole.range == 0..<DMABufExporter.sharedBufferSize)
+            let bytes = try mapping.withCPUAccess(.read) { $0.withUnsafeBytes { Array($0) } }
+            #expect(whole.crc32c == CRC32C.checksum(bytes))
+            try device.writeShared(DMABufExporter.initialSharedText)
+        }
+
+        /// The kernel refuses to import what is not a dma-buf (a memfd the library was told to trust).
+        @Test func importRefusesAMemfd() throws {
+            let device = try DMABufExporter()
+            let memfd = try memfdBuffer(size: page)
+            let error = expectError(.invalidArgument, .kernel(.invalidArgument)) { try device.import(memfd) }
+            #expect(error?.hint?.contains("not a dma-buf") == true)
+        }
+
         // MARK: Adopting
 
         @Test func adoptsItsOwnBuffersAndSetsCloseOnExec() throws {

@@ -35,3 +35,28 @@ import Testing
         #expect(ByteCount.describe(bytes) == text)
     }
 }
+
+/// `dmabuf verify`'s arguments: seeds in decimal or hex, sizes as for `--size`, and what it refuses
+/// before touching a device.
+@Suite struct VerifyArguments {
+    @Test func parsesSeedsAndRanges() throws {
+        let command = try Verify.parse(["--size", "1M", "--offset", "4K", "--length", "100000", "--seed", "0x5EED"])
+        #expect(command.size == 1 << 20 && command.offset == 4096 && command.length == 100_000)
+        #expect(command.seed == 0x5eed && command.checkSeed == nil && command.from == .auto)
+        #expect(try Verify.parse(["--size", "4096", "--seed", "18446744073709551615"]).seed == .max)
+        #expect(try Verify.parse(["--size", "4096"]).seed == 1 && Verify.parse(["--size", "4096"]).offset == 0)
+    }
+
+    @Test(arguments: [
+        ["--size", "0"], ["--size", "4K", "--length", "0"], ["--size", "4K", "--seed", "-1"],
+        ["--size", "4K", "--seed", "0x"], ["--size", "4K", "--seed", "18446744073709551616"],
+        ["--size", "4K", "--offset", "-1"], ["--size", "4K", "--from", "heap"], ["--offset", "4K"],
+    ])
+    func refuses(arguments: [String]) {
+        #expect(throws: (any Error).self, "\(arguments)") { try Verify.parse(arguments) }
+    }
+
+    @Test func hexDigits() {
+        #expect(Verify.hex(0xe306_9283) == "0xe3069283" && Verify.hex(0) == "0x00000000")
+    }
+}

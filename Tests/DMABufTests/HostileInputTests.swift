@@ -3,6 +3,7 @@ import DMABuf
 import DMABufExporterClient
 import DMABufTestSupport
 import Glibc
+import Synchronization
 import SystemPackage
 import Testing
 
@@ -205,6 +206,89 @@ enum BadDescriptor: String, CaseIterable, Sendable, CustomTestStringConvertible 
         #expect(withUnsafeBytes(of: &request2.reserved) { $0.allSatisfy { $0 == 0 } })
         let name = withUnsafeBytes(of: &request2.name) { Array($0) }
         #expect(name == Array("frame".utf8) + Array(repeating: 0, count: name.count - 5))
+    }
+
+    // MARK: IMPORT
+
+    /// What IMPORT sends: the buffer's fd, the range (length 0 for the whole buffer), zero flags
+    /// and reserved words, zero out fields.
+    @Test(arguments: [nil, 0..<4096, 5..<4101, 3 * 4096 - 1..<3 * 4096])
+    func theImportRequest(range: Range<Int>?) throws {
+        let device = try DMABufExporter(path: "/dev/null")
+        let buffer = try memfdBuffer(size: 3 * page)
+        let mock = SyscallMock()
+        let error = expectError(.unsupported, .kernel(.inappropriateIOCTLForDevice), mock: mock) {
+            try device.import(buffer, range: range)
+        }
+        #expect(error?.hint?.contains("without IMPORT") == true)
+        let fd = buffer.withUnsafeDescriptor(\.rawValue)
+        #expect(error?.operation == "IMPORT ioctl of dma-buf fd \(fd)" && error?.target == "/dev/null")
+        let call = try #require(mock.calls("ioctl").first?.call)
+        #expect(call.descriptor != fd, "sent to the device, not the buffer")
+        let bytes = try #require(call.argumentBytes)
+        try #require(bytes.count == MemoryLayout<dmabuf_exporter_import>.size)
+        var request = bytes.withUnsafeBytes { $0.loadUnaligned(as: dmabuf_exporter_import.self) }
+        #expect(request.fd == fd && request.flags == 0 && request.reserved0 == 0)
+        #expect(request.offset == UInt64(range?.lowerBound ?? 0) && request.length == UInt64(range?.count ?? 0))
+        #expect(withUnsafeBytes(of: &request.reserved) { $0.allSatisfy { $0 == 0 } })
+        #expect(request.size == 0 && request.crc32c == 0 && request.nents == 0 && request.read_via == 0)
+        #expect(withUnsafeBytes(of: &request.exp_name) { $0.allSatisfy { $0 == 0 } })
+    }
+
+    /// Ranges IMPORT cannot take are refused before the ioctl: empty, negative, beyond the end.
+    @Test func importRangesOutsideTheBuffer() throws {
+        let device = try DMABufExporter(path: "/dev/null")
+        let buffer = try memfdBuffer(size: 3 * page)
+        let ranges = [0..<0, page..<page, 3 * page..<3 * page, -1..<page, Int.min..<0, 0..<3 * page + 1]
+        for range in ranges + [3 * page..<4 * page, Int.max - 1..<Int.max, Int.min..<Int.max] {
+            let mock = SyscallMock()
+            let error = expectError(.invalidArgument, .libraryMade, "\(range)", mock: mock) {
+                try device.import(buffer, range: range)
+            }
+            #expect(error?.hint?.contains("within the buffer's \(3 * page) bytes") == true)
+            #expect(mock.calls("ioctl").isEmpty, "\(range): no ioctl")
+        }
+    }
+
+    /// IMPORT's errors: EBADF, EINVAL and the exporter's own, with their codes and hints.
+    @Test func importErrors() throws {
+        let device = try DMABufExporter(path: "/dev/null")
+        let buffer = try memfdBuffer(size: page)
+        let cases: [(Errno, DMABufError.Code, String)] = [
+            (.badFileDescriptor, .badDescriptor, "not open"),
+            (.invalidArgument, .invalidArgument, "not a dma-buf"),
+            (.noMemory, .outOfMemory, "out of memory"),
+            (.ioError, .other, "exporter could not be attached"),
+            (.resourceBusy, .busy, "exporter could not be attached"),
+        ]
+        for (errno, code, hint) in cases {
+            let mock = SyscallMock { $0.name == "ioctl" ? .fail(errno) : .passThrough }
+            let error = expectError(code, .kernel(errno), "\(errno)", mock: mock) { try device.import(buffer) }
+            #expect(error?.hint?.contains(hint) == true, "\(errno): \(error?.hint ?? "")")
+        }
+        // EINTR, a signal while the module waited for a fence, is retried (IMPORT writes none of
+        // its in fields, so the same request can go again).
+        let remaining = Mutex(2)
+        let interrupted = SyscallMock { call in
+            guard call.name == "ioctl" else { return .passThrough }
+            return remaining.withLock { count in
+                count -= 1
+                return count >= 0 ? .fail(.interrupted) : .passThrough
+            }
+        }
+        expectError(.unsupported, .kernel(.inappropriateIOCTLForDevice), mock: interrupted) {
+            try device.import(buffer)
+        }
+        #expect(interrupted.calls("ioctl").count == 3)
+    }
+
+    /// A device that answers IMPORT with success but fills in nothing is not the module.
+    @Test func aDeviceThatAnswersImportWithNothing() throws {
+        let device = try DMABufExporter(path: "/dev/null")
+        let buffer = try memfdBuffer(size: page)
+        let mock = SyscallMock { $0.name == "ioctl" ? .succeed(0) : .passThrough }
+        let error = expectError(.badResponse, .libraryMade, mock: mock) { try device.import(buffer) }
+        #expect(error?.hint?.contains("not the dmabuf_exporter device") == true)
     }
 
     @Test func theExporterOnDevFull() throws {

@@ -19,4 +19,9 @@ static inline unsigned long CDMABufExporter_DMABUF_EXPORTER_IOC_ALLOC(void)
 	return DMABUF_EXPORTER_IOC_ALLOC;
 }
 
+static inline unsigned long CDMABufExporter_DMABUF_EXPORTER_IOC_IMPORT(void)
+{
+	return DMABUF_EXPORTER_IOC_IMPORT;
+}
+
 #endif /* CDMABUF_EXPORTER_H */
