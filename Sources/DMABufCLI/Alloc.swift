@@ -15,19 +15,7 @@ struct Alloc: AsyncParsableCommand {
 
     @OptionGroup var options: DeviceOptions
 
-    @Option(
-        help: ArgumentHelp(
-            "Where from: heap:system, heap:cma, udmabuf, exporter, vgem or auto (the first available of "
-                + "heap:system, udmabuf, exporter, vgem; see `dmabuf sources`).",
-            valueName: "source"))
-    var from: SourceChoice = .auto
-
-    @Option(
-        help: ArgumentHelp(
-            "Bytes, rounded up to pages: 4096, 64K, 4MiB, 1G (K/M/G = 1024-based, KB/MB/GB = 1000-based).",
-            valueName: "size"),
-        transform: { text in try ByteCount.parse(text) })
-    var size: Int
+    @OptionGroup var source: SourceOptions
 
     @Option(help: "The buffer's name (at most 31 bytes are kept).")
     var name: String?
@@ -46,17 +34,12 @@ struct Alloc: AsyncParsableCommand {
 
     func run() async throws {
         let exporterPath = FilePath(options.device)
-        let allocator = try withCommandHints { () throws(DMABufError) in
-            switch from {
-            case .auto: try DMABufSource.automatic(exporterPath: exporterPath)
-            case .source(let source): try source.open(exporterPath: exporterPath)
-            }
-        }
+        let allocator = try source.open(exporterPath: exporterPath)
         for skipped in allocator.passedOver {
             print("skipped   \(skipped.source): \(skipped.detail)")
         }
         let buffer = try withCommandHints { () throws(DMABufError) in
-            try allocator.allocate(size: size, name: name, accessMode: readOnly ? .readOnly : .readWrite)
+            try allocator.allocate(size: source.size, name: name, accessMode: readOnly ? .readOnly : .readWrite)
         }
         let info = try withCommandHints { () throws(DMABufError) in try buffer.info() }
         let fd = buffer.withUnsafeDescriptor(\.rawValue)
@@ -75,6 +58,33 @@ struct Alloc: AsyncParsableCommand {
         if let hold {
             print("holding it for \(hold) s: see /proc/\(getpid())/fdinfo/\(fd)")
             try await Task.sleep(for: .seconds(hold))
+        }
+    }
+}
+
+/// `--from` and `--size`: where a command gets its buffer, and how big.
+struct SourceOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Where from: heap:system, heap:cma, udmabuf, exporter, vgem or auto (the first available of "
+                + "heap:system, udmabuf, exporter, vgem; see `dmabuf sources`).",
+            valueName: "source"))
+    var from: SourceChoice = .auto
+
+    @Option(
+        help: ArgumentHelp(
+            "Bytes, rounded up to pages: 4096, 64K, 4MiB, 1G (K/M/G = 1024-based, KB/MB/GB = 1000-based).",
+            valueName: "size"),
+        transform: { text in try ByteCount.parse(text) })
+    var size: Int
+
+    /// Opens the source `--from` names, or the first available one for auto.
+    func open(exporterPath: FilePath) throws -> SourceAllocator {
+        try withCommandHints { () throws(DMABufError) in
+            switch from {
+            case .auto: try DMABufSource.automatic(exporterPath: exporterPath)
+            case .source(let source): try source.open(exporterPath: exporterPath)
+            }
         }
     }
 }

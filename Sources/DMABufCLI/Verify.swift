@@ -20,19 +20,7 @@ struct Verify: ParsableCommand {
 
     @OptionGroup var options: DeviceOptions
 
-    @Option(
-        help: ArgumentHelp(
-            "Where from: heap:system, heap:cma, udmabuf, exporter, vgem or auto (the first available of "
-                + "heap:system, udmabuf, exporter, vgem; see `dmabuf sources`).",
-            valueName: "source"))
-    var from: SourceChoice = .auto
-
-    @Option(
-        help: ArgumentHelp(
-            "Bytes, rounded up to pages: 4096, 64K, 4MiB (K/M/G = 1024-based, KB/MB/GB = 1000-based).",
-            valueName: "size"),
-        transform: { text in try ByteCount.parse(text) })
-    var size: Int
+    @OptionGroup var source: SourceOptions
 
     @Option(
         help: ArgumentHelp("The first byte the kernel checks (default 0).", valueName: "bytes"),
@@ -55,7 +43,7 @@ struct Verify: ParsableCommand {
     var checkSeed: UInt64?
 
     func validate() throws {
-        if size < 1 { throw ValidationError("--size must be at least 1 byte") }
+        if source.size < 1 { throw ValidationError("--size must be at least 1 byte") }
         if let length, length < 1 { throw ValidationError("--length must be at least 1 byte") }
     }
 
@@ -80,16 +68,11 @@ struct Verify: ParsableCommand {
     /// Allocates, fills, imports and compares; the report's lines are what `run` prints.
     func verify() throws -> Report {
         let exporterPath = FilePath(options.device)
-        let allocator = try withCommandHints { () throws(DMABufError) in
-            switch from {
-            case .auto: try DMABufSource.automatic(exporterPath: exporterPath)
-            case .source(let source): try source.open(exporterPath: exporterPath)
-            }
-        }
+        let allocator = try source.open(exporterPath: exporterPath)
         var lines = allocator.passedOver.map { "skipped   \($0.source): \($0.detail)" }
         let device = try options.open()
         let buffer = try withCommandHints { () throws(DMABufError) in
-            try allocator.allocate(size: size, name: "dmabuf-verify")
+            try allocator.allocate(size: source.size, name: "dmabuf-verify")
         }
         let end = length.map { offset.addingReportingOverflow($0) }
         guard offset < buffer.size, end.map({ !$0.overflow && $0.partialValue <= buffer.size }) ?? true else {

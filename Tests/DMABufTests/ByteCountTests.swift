@@ -41,8 +41,8 @@ import Testing
 @Suite struct VerifyArguments {
     @Test func parsesSeedsAndRanges() throws {
         let command = try Verify.parse(["--size", "1M", "--offset", "4K", "--length", "100000", "--seed", "0x5EED"])
-        #expect(command.size == 1 << 20 && command.offset == 4096 && command.length == 100_000)
-        #expect(command.seed == 0x5eed && command.checkSeed == nil && command.from == .auto)
+        #expect(command.source.size == 1 << 20 && command.offset == 4096 && command.length == 100_000)
+        #expect(command.seed == 0x5eed && command.checkSeed == nil && command.source.from == .auto)
         #expect(try Verify.parse(["--size", "4096", "--seed", "18446744073709551615"]).seed == .max)
         #expect(try Verify.parse(["--size", "4096"]).seed == 1 && Verify.parse(["--size", "4096"]).offset == 0)
     }

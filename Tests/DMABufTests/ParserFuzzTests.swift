@@ -494,7 +494,8 @@ enum ByteCountOracle: Equatable {
             let command = try? Alloc.parse(["--size", text])
             if case .bytes(let bytes) = ByteCountOracle(text), !text.hasPrefix("-") {
                 #expect(
-                    command?.size == bytes, "seed \(Fuzz.seedText) iteration \(iteration): \(text.debugDescription)")
+                    command?.source.size == bytes,
+                    "seed \(Fuzz.seedText) iteration \(iteration): \(text.debugDescription)")
             } else {
                 #expect(command == nil, "seed \(Fuzz.seedText) iteration \(iteration): \(text.debugDescription)")
             }
