@@ -944,6 +944,11 @@ static int dmabuf_exporter_import(struct dmabuf_exporter_import __user *user_arg
 	dmabuf = dma_buf_get(arg.fd);
 	if (IS_ERR(dmabuf))
 		return PTR_ERR(dmabuf);
+	/* IMPORT reads the buffer: like read(2), not through a write-only fd. */
+	if (!(dmabuf->file->f_mode & FMODE_READ)) {
+		ret = -EBADF;
+		goto put_dmabuf;
+	}
 	if (arg.offset >= dmabuf->size || arg.length > dmabuf->size - arg.offset) {
 		ret = -EINVAL;
 		goto put_dmabuf;

@@ -29,7 +29,7 @@ extension DMABufExporter {
     /// - Throws: `.invalidArgument` for an empty range or one outside the buffer (found by the
     ///   library), or when the module refuses the request (EINVAL: the fd is not a dma-buf, the
     ///   range is outside it, or an exporter without vmap sits behind an IOMMU);
-    ///   `.badDescriptor` if the buffer's fd was closed behind its back (EBADF); `.unsupported`
+    ///   `.badDescriptor` if the buffer's fd is write-only or was closed behind its back (EBADF); `.unsupported`
     ///   from a module without IMPORT (ENOTTY); the exporter's own error, such as
     ///   `.outOfMemory`, when it cannot be attached, mapped, vmapped or read; `.badResponse` if
     ///   the answer cannot be from the module.
@@ -137,7 +137,9 @@ extension DMABufExporter {
 
     private static func importHint(_ errno: Errno) -> String? {
         switch errno {
-        case .badFileDescriptor: "The buffer's fd is not open: it was closed behind the DMABuffer's back"
+        case .badFileDescriptor:
+            "The buffer's fd is write-only (IMPORT reads it, as read(2) would) or not open: closed behind the "
+                + "DMABuffer's back"
         case .invalidArgument:
             "The module refused the request: the fd is not a dma-buf, the range is not inside the buffer, "
                 + "or the exporter has no vmap and its DMA addresses are not physical ones (an IOMMU)"

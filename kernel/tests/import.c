@@ -390,6 +390,29 @@ static void test_readonly_and_mapped(void)
 	CHECK(our_attachments() == 0);
 }
 
+/*
+ * IMPORT reads, so like read(2) it refuses a write-only fd. The system heap
+ * is the one source that hands out O_WRONLY dma-bufs (6.12, debug kernel).
+ */
+static void test_write_only_fd(void)
+{
+	struct dma_heap_allocation_data data = { .len = 4 * PAGE, .fd_flags = O_WRONLY | O_CLOEXEC };
+	struct dmabuf_exporter_import imp;
+	int heap = open("/dev/dma_heap/system", O_RDONLY | O_CLOEXEC);
+
+	if (!(tier & (TIER_612 | TIER_DEBUG))) {
+		printf("import: no DMA heaps on this kernel; write-only fds come from the system heap\n");
+		return;
+	}
+	CHECKF(heap >= 0, "the system heap is expected on the %s tier", tier_name);
+	CHECK(ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &data) == 0);
+	close(heap);
+	CHECK_EQ(fcntl(data.fd, F_GETFL) & O_ACCMODE, O_WRONLY);
+	CHECK_ERR(do_import(data.fd, 0, 0, &imp), EBADF);
+	close(data.fd);
+	CHECK(our_attachments() == 0);
+}
+
 /* The same buffer imported by many threads at once. */
 struct concurrent {
 	int fd;
@@ -578,6 +601,7 @@ static const struct harness_test tests[] = {
 	HARNESS_TEST(test_crc_convention),
 	HARNESS_TEST(test_sources),
 	HARNESS_TEST(test_readonly_and_mapped),
+	HARNESS_TEST(test_write_only_fd),
 	HARNESS_TEST(test_concurrent),
 	HARNESS_TEST(test_waits_for_fences),
 	HARNESS_TEST(test_alongside_vgem),
