@@ -47,6 +47,10 @@ public struct DMABufError: Error, Hashable, Sendable, CustomStringConvertible {
         /// A device or file answered in a way its protocol does not allow: an ioctl that
         /// succeeded without returning an fd, a file that reads longer than the device can be.
         public static let badResponse = Code(11)
+        /// The peer of a channel is gone: it closed its end or died (EOF, ECONNRESET, EPIPE).
+        public static let disconnected = Code(12)
+        /// A wait ended at its timeout (ETIMEDOUT), before what it waited for happened.
+        public static let timedOut = Code(13)
         /// Any other errno.
         public static let other = Code(0)
 
@@ -66,6 +70,8 @@ public struct DMABufError: Error, Hashable, Sendable, CustomStringConvertible {
                 self = .unsupported
             case .resourceBusy, .resourceTemporarilyUnavailable: self = .busy
             case .badMessage: self = .malformedInput
+            case .brokenPipe, .connectionReset, .socketNotConnected: self = .disconnected
+            case .timedOut: self = .timedOut
             default: self = .other
             }
         }
@@ -84,6 +90,8 @@ public struct DMABufError: Error, Hashable, Sendable, CustomStringConvertible {
             case .busy: "busy"
             case .malformedInput: "malformed input"
             case .badResponse: "bad response"
+            case .disconnected: "peer disconnected"
+            case .timedOut: "timed out"
             default: "failed"
             }
         }

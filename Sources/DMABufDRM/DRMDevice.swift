@@ -19,7 +19,7 @@ public struct DRMDevice: ~Copyable, Sendable, DMABufAllocator {
     public static let primeExporterName = "drm"
 
     private let owned: OwnedDescriptor
-    private var descriptor: FileDescriptor { owned.rawValue }
+    var descriptor: FileDescriptor { owned.rawValue }
     /// The device's path.
     public let path: FilePath
 

@@ -38,6 +38,7 @@ import Testing
         (.noMemory, .outOfMemory), (.fileTooLarge, .limitExceeded), (.diskQuotaExceeded, .limitExceeded),
         (.noSpace, .limitExceeded), (.tooManyOpenFiles, .limitExceeded), (.inappropriateIOCTLForDevice, .unsupported),
         (.resourceBusy, .busy), (.resourceTemporarilyUnavailable, .busy), (.ioError, .other),
+        (.brokenPipe, .disconnected), (.connectionReset, .disconnected), (.timedOut, .timedOut),
     ])
     func codeOfAnErrno(errno: Errno, code: DMABufError.Code) {
         #expect(DMABufError.Code(errno) == code)
@@ -46,7 +47,7 @@ import Testing
     @Test func codesAreDistinct() {
         let codes: [DMABufError.Code] = [
             .notADMABuf, .permissionDenied, .limitExceeded, .deviceMissing, .invalidArgument, .badDescriptor,
-            .outOfMemory, .unsupported, .busy, .malformedInput, .badResponse, .other,
+            .outOfMemory, .unsupported, .busy, .malformedInput, .badResponse, .disconnected, .timedOut, .other,
         ]
         #expect(Set(codes).count == codes.count)
         #expect(Set(codes.map(\.description)).count == codes.count)

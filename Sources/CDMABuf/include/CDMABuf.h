@@ -14,8 +14,12 @@
 #include <linux/dma-heap.h>
 #include <linux/magic.h>
 #include <linux/memfd.h>
+#include <linux/sync_file.h>
 #include <linux/udmabuf.h>
+#include <stddef.h>
 #include <sys/vfs.h>
+
+#include "CDMABufSWSync.h"
 
 /* dma-buf core */
 static inline unsigned long CDMABuf_DMA_BUF_IOCTL_SYNC(void) { return DMA_BUF_IOCTL_SYNC; }
@@ -25,6 +29,8 @@ static inline unsigned long long CDMABuf_DMA_BUF_SYNC_WRITE(void) { return DMA_B
 static inline unsigned long long CDMABuf_DMA_BUF_SYNC_START(void) { return DMA_BUF_SYNC_START; }
 static inline unsigned long long CDMABuf_DMA_BUF_SYNC_END(void) { return DMA_BUF_SYNC_END; }
 static inline unsigned long long CDMABuf_DMA_BUF_SYNC_VALID_FLAGS_MASK(void) { return DMA_BUF_SYNC_VALID_FLAGS_MASK; }
+static inline unsigned long CDMABuf_DMA_BUF_IOCTL_EXPORT_SYNC_FILE(void) { return DMA_BUF_IOCTL_EXPORT_SYNC_FILE; }
+static inline unsigned long CDMABuf_DMA_BUF_IOCTL_IMPORT_SYNC_FILE(void) { return DMA_BUF_IOCTL_IMPORT_SYNC_FILE; }
 /* statfs f_type of every dma-buf fd */
 static inline long CDMABuf_DMA_BUF_MAGIC(void) { return DMA_BUF_MAGIC; }
 
@@ -42,6 +48,47 @@ static inline unsigned long CDMABuf_udmabuf_create_list_size(unsigned int count)
 {
 	return sizeof(struct udmabuf_create_list) + count * sizeof(struct udmabuf_create_item);
 }
+
+/* sync_file: a fence as an fd */
+static inline unsigned long CDMABuf_SYNC_IOC_MERGE(void) { return SYNC_IOC_MERGE; }
+static inline unsigned long CDMABuf_SYNC_IOC_FILE_INFO(void) { return SYNC_IOC_FILE_INFO; }
+
+/* sw_sync, the debug-only software timeline (CDMABufSWSync.h) */
+static inline unsigned long CDMABuf_SW_SYNC_IOC_CREATE_FENCE(void) { return SW_SYNC_IOC_CREATE_FENCE; }
+static inline unsigned long CDMABuf_SW_SYNC_IOC_INC(void) { return SW_SYNC_IOC_INC; }
+
+/*
+ * fd passing over a Unix socket (SCM_RIGHTS). The CMSG_* macros cannot be
+ * imported, so the control buffer is built and walked here.
+ */
+/** Bytes of control buffer that carry `count` fds. */
+size_t CDMABuf_cmsg_space_for_fds(unsigned int count);
+/**
+ * sendmsg(2) of `length` bytes with `count` fds as one SCM_RIGHTS message
+ * (none if `count` is 0). `control` must hold CDMABuf_cmsg_space_for_fds(count)
+ * bytes. Returns sendmsg's result.
+ */
+long CDMABuf_send_with_fds(int socket, const void *bytes, size_t length, const int *fds, unsigned int count,
+			   void *control, int flags);
+/**
+ * recvmsg(2) into `bytes` with a control buffer of `control_length` bytes.
+ * Every fd that arrived in any SCM_RIGHTS message is stored in `fds` (at most
+ * `capacity`; more are closed and counted in *dropped), their number in
+ * *received; *message_flags gets msg_flags (MSG_TRUNC, MSG_CTRUNC). Returns
+ * recvmsg's result. On failure no fd arrived.
+ */
+long CDMABuf_receive_with_fds(int socket, void *bytes, size_t length, void *control, size_t control_length, int *fds,
+			      unsigned int capacity, unsigned int *received, unsigned int *dropped, int *message_flags,
+			      int flags);
+/** accept4(2) without the peer's address. */
+int CDMABuf_accept4(int socket, int flags);
+int CDMABuf_MSG_CMSG_CLOEXEC(void);
+int CDMABuf_MSG_NOSIGNAL(void);
+int CDMABuf_MSG_DONTWAIT(void);
+int CDMABuf_MSG_TRUNC(void);
+int CDMABuf_MSG_CTRUNC(void);
+int CDMABuf_SOCK_SEQPACKET(void);
+int CDMABuf_SOCK_CLOEXEC(void);
 
 /* memfd and its seals (udmabuf wants F_SEAL_SHRINK and refuses the write
  * seals): glibc defines them under _GNU_SOURCE only, so CDMABuf.c returns them. */

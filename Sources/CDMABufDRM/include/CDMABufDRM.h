@@ -22,4 +22,13 @@ static inline unsigned long CDMABufDRM_DRM_IOCTL_PRIME_FD_TO_HANDLE(void) { retu
 static inline unsigned int CDMABufDRM_DRM_CLOEXEC(void) { return DRM_CLOEXEC; }
 static inline unsigned int CDMABufDRM_DRM_RDWR(void) { return DRM_RDWR; }
 
+/*
+ * vgem's fences (DRM_IOCTL_VGEM_FENCE_ATTACH/SIGNAL), in CDMABufDRM.c, the one
+ * place that sees vgem_drm.h. Both return the ioctl's result, -1 with errno.
+ */
+/** Attaches an unsignalled fence to GEM object `handle`, exclusive if `write`. */
+int CDMABufDRM_vgem_fence_attach(int fd, unsigned int handle, int write, unsigned int *fence);
+/** Signals a fence vgem_fence_attach made. */
+int CDMABufDRM_vgem_fence_signal(int fd, unsigned int fence);
+
 #endif /* CDMABUF_DRM_H */

@@ -1,0 +1,102 @@
+internal import CDMABuf
+import Glibc
+import SystemPackage
+
+extension DMABuffer {
+    /// Which of a buffer's implicit fences a fence operation is about.
+    public struct FenceAccess: Hashable, Sendable, CustomStringConvertible {
+        let syncFlags: UInt64
+        let pollEvents: Int16
+
+        /// Reading the buffer: wait for its writers, the exclusive fences (DMA_BUF_SYNC_READ,
+        /// POLLIN).
+        public static let read = FenceAccess(syncFlags: CDMABuf_DMA_BUF_SYNC_READ(), pollEvents: Int16(POLLIN))
+        /// Writing the buffer: wait for every fence, readers' too (DMA_BUF_SYNC_WRITE, POLLOUT).
+        public static let write = FenceAccess(syncFlags: CDMABuf_DMA_BUF_SYNC_WRITE(), pollEvents: Int16(POLLOUT))
+
+        /// "READ" or "WRITE".
+        public var description: String { self == .read ? "READ" : "WRITE" }
+    }
+
+    /// The buffer's current fences for `access` as a sync_file (DMA_BUF_IOCTL_EXPORT_SYNC_FILE):
+    /// for `.read`, what a reader must wait for (the writers); for `.write`, every fence.
+    ///
+    /// - Throws: ``DMABufError/Code/unsupported`` (ENOTTY) on kernels before 6.0; the ioctl's
+    ///   other errors.
+    public borrowing func exportSyncFile(_ access: FenceAccess) throws(DMABufError) -> SyncFile {
+        var export = dma_buf_export_sync_file(flags: UInt32(access.syncFlags), fd: -1)
+        let operation = "DMA_BUF_IOCTL_EXPORT_SYNC_FILE(\(access))"
+        _ = try withUnsafeDescriptor { (fd) throws(DMABufError) in
+            try Sys.ioctl(fd, CDMABuf_DMA_BUF_IOCTL_EXPORT_SYNC_FILE(), &export).get(
+                operation, on: fenceTarget(fd), hint: Self.syncFileHint)
+        }
+        guard export.fd >= 0 else {
+            throw DMABufError(.badResponse, operation: operation, hint: "It returned no fd (\(export.fd))")
+        }
+        return SyncFile(owning: FileDescriptor(rawValue: export.fd))
+    }
+
+    /// Adds `fence` to the buffer's implicit fences for `access` (DMA_BUF_IOCTL_IMPORT_SYNC_FILE):
+    /// with `.write` it becomes the exclusive fence that readers wait for. The sync_file stays
+    /// the caller's.
+    public borrowing func importSyncFile(_ fence: borrowing SyncFile, _ access: FenceAccess) throws(DMABufError) {
+        var request = dma_buf_import_sync_file(
+            flags: UInt32(access.syncFlags), fd: fence.withUnsafeDescriptor { $0.rawValue })
+        _ = try withUnsafeDescriptor { (fd) throws(DMABufError) in
+            try Sys.ioctl(fd, CDMABuf_DMA_BUF_IOCTL_IMPORT_SYNC_FILE(), &request).get(
+                "DMA_BUF_IOCTL_IMPORT_SYNC_FILE(\(access)) of fd \(request.fd)", on: fenceTarget(fd),
+                hint: Self.syncFileHint)
+        }
+    }
+
+    /// Whether the kernel has DMA_BUF_IOCTL_EXPORT/IMPORT_SYNC_FILE: the probe asks EXPORT with
+    /// flags 0, which a kernel with the ioctl refuses with EINVAL and one without with ENOTTY.
+    ///
+    /// - Throws: any other answer, as a ``DMABufError``.
+    public borrowing func supportsSyncFileExport() throws(DMABufError) -> Bool {
+        var export = dma_buf_export_sync_file(flags: 0, fd: -1)
+        let result = withUnsafeDescriptor { fd in Sys.ioctl(fd, CDMABuf_DMA_BUF_IOCTL_EXPORT_SYNC_FILE(), &export) }
+        switch result {
+        case .failure(.invalidArgument): return true
+        case .failure(.inappropriateIOCTLForDevice): return false
+        case .failure(let error):
+            throw DMABufError(
+                errno: error, operation: "probe DMA_BUF_IOCTL_EXPORT_SYNC_FILE with flags 0",
+                target: withUnsafeDescriptor { fenceTarget($0) })
+        case .success:
+            if export.fd >= 0 { _ = Sys.close(FileDescriptor(rawValue: export.fd)) }
+            throw DMABufError(
+                .badResponse, operation: "probe DMA_BUF_IOCTL_EXPORT_SYNC_FILE with flags 0",
+                target: withUnsafeDescriptor { fenceTarget($0) },
+                hint: "The kernel accepted flags 0, which it should refuse with EINVAL")
+        }
+    }
+
+    /// Waits until the buffer's implicit fences for `access` have signalled, or `timeout` (nil:
+    /// no limit) has passed: `poll` on the dma-buf fd, POLLIN for `.read`, POLLOUT for `.write`.
+    ///
+    /// - Returns: true when signalled, false at the timeout.
+    @discardableResult
+    public borrowing func waitForFences(_ access: FenceAccess, timeout: Duration?) throws(DMABufError) -> Bool {
+        try withUnsafeDescriptor { (fd) throws(DMABufError) in
+            try Sys.poll(fd, events: access.pollEvents, timeout: timeout).get(
+                "poll(\(access == .read ? "POLLIN" : "POLLOUT"))", on: fenceTarget(fd)) != 0
+        }
+    }
+
+    /// Suspends until the buffer's implicit fences for `access` have signalled, without blocking
+    /// a thread. Cancelling the task ends the wait with `CancellationError`.
+    public borrowing func waitForFences(_ access: FenceAccess) async throws {
+        let fd = withUnsafeDescriptor { $0 }
+        while try !waitForFences(access, timeout: .zero) {
+            try await Readiness.wait(for: fd, writable: access == .write)
+        }
+    }
+
+    private static func syncFileHint(_ error: Errno) -> String? {
+        error == .inappropriateIOCTLForDevice
+            ? "The kernel has no sync_file export/import for dma-bufs (it came in Linux 6.0)" : nil
+    }
+}
+
+private func fenceTarget(_ fd: FileDescriptor) -> String { "dma-buf fd \(fd.rawValue)" }

@@ -1,0 +1,187 @@
+internal import CDMABuf
+import Glibc
+import SystemPackage
+
+/// What one `recvmsg` brought: bytes, the fds that arrived, and the kernel's message flags.
+package struct ReceivedPacket {
+    package var byteCount: Int
+    package var descriptors: [FileDescriptor]
+    /// Fds that arrived beyond the capacity asked for, already closed.
+    package var droppedDescriptors: Int
+    package var truncated: Bool
+    package var controlTruncated: Bool
+}
+
+/// The system calls of fd passing and readiness: Unix sockets, SCM_RIGHTS, poll.
+extension Sys {
+    /// The most fds one SCM_RIGHTS message may carry (the kernel's SCM_MAX_FD).
+    package static let maximumDescriptorsPerMessage = 253
+
+    /// `socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)`.
+    package static func seqpacketPair() -> Result<(FileDescriptor, FileDescriptor), Errno> {
+        var ends: [CInt] = [-1, -1]
+        return syscall(SystemCallDescription("socketpair")) {
+            Glibc.socketpair(AF_UNIX, CDMABuf_SOCK_SEQPACKET() | CDMABuf_SOCK_CLOEXEC(), 0, &ends)
+        }.map { _ in
+            #if ENABLE_MOCKING
+                // socketpair returns 0: record the two fds it made so that leak checks see them.
+                for end in ends {
+                    SyscallMock.current?.record(
+                        SystemCall("socketpair end", createsDescriptor: true), .success(Int(end)), injected: false)
+                }
+            #endif
+            return (FileDescriptor(rawValue: ends[0]), FileDescriptor(rawValue: ends[1]))
+        }
+    }
+
+    /// A new `AF_UNIX` `SOCK_SEQPACKET` socket, close-on-exec.
+    package static func seqpacketSocket() -> Result<FileDescriptor, Errno> {
+        syscall(SystemCallDescription("socket", createsDescriptor: true)) {
+            Glibc.socket(AF_UNIX, CDMABuf_SOCK_SEQPACKET() | CDMABuf_SOCK_CLOEXEC(), 0)
+        }.map(FileDescriptor.init(rawValue:))
+    }
+
+    /// The `sockaddr_un` of `path`, or nil if the path does not fit in `sun_path`.
+    package static func unixAddress(_ path: FilePath) -> sockaddr_un? {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.string.utf8)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard !bytes.isEmpty, bytes.count < capacity, !bytes.contains(0) else { return nil }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        return address
+    }
+
+    package static func bind(_ fd: FileDescriptor, _ address: sockaddr_un) -> Result<Void, Errno> {
+        var address = address
+        return syscall(SystemCallDescription("bind", descriptor: fd.rawValue)) {
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+        }.map { _ in }
+    }
+
+    package static func connect(_ fd: FileDescriptor, _ address: sockaddr_un) -> Result<Void, Errno> {
+        var address = address
+        return syscall(SystemCallDescription("connect", descriptor: fd.rawValue)) {
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.connect(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+        }.map { _ in }
+    }
+
+    package static func listen(_ fd: FileDescriptor, backlog: CInt) -> Result<Void, Errno> {
+        syscall(SystemCallDescription("listen", descriptor: fd.rawValue)) { Glibc.listen(fd.rawValue, backlog) }
+            .map { _ in }
+    }
+
+    /// `accept4(fd, NULL, NULL, SOCK_CLOEXEC)`.
+    package static func accept(_ fd: FileDescriptor) -> Result<FileDescriptor, Errno> {
+        syscall(SystemCallDescription("accept4", descriptor: fd.rawValue, createsDescriptor: true)) {
+            CDMABuf_accept4(fd.rawValue, CDMABuf_SOCK_CLOEXEC())
+        }.map(FileDescriptor.init(rawValue:))
+    }
+
+    package static func unlink(_ path: FilePath) -> Result<Void, Errno> {
+        path.withPlatformString { cPath in
+            syscall(SystemCallDescription("unlink")) { Glibc.unlink(cPath) }
+        }.map { _ in }
+    }
+
+    /// The socket's type (`getsockopt(SO_TYPE)`): SOCK_SEQPACKET, SOCK_STREAM, ...
+    package static func socketType(_ fd: FileDescriptor) -> Result<CInt, Errno> {
+        var type: CInt = 0
+        var length = socklen_t(MemoryLayout<CInt>.size)
+        return syscall(SystemCallDescription("getsockopt", descriptor: fd.rawValue)) {
+            Glibc.getsockopt(fd.rawValue, SOL_SOCKET, SO_TYPE, &type, &length)
+        }.map { _ in type }
+    }
+
+    /// One `sendmsg` of `bytes` with `descriptors` as SCM_RIGHTS, MSG_NOSIGNAL (a dead peer is
+    /// EPIPE, not SIGPIPE) plus `flags`. EINTR is retried: on a SOCK_SEQPACKET socket an
+    /// interrupted send sent nothing. Returns the bytes sent.
+    package static func send(
+        _ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer, descriptors: [FileDescriptor], flags: CInt = 0
+    ) -> Result<Int, Errno> {
+        let raw = descriptors.map(\.rawValue)
+        var control = [UInt8](repeating: 0, count: CDMABuf_cmsg_space_for_fds(UInt32(raw.count)))
+        return syscall(SystemCallDescription("sendmsg", descriptor: fd.rawValue)) {
+            raw.withUnsafeBufferPointer { fds in
+                control.withUnsafeMutableBytes { control in
+                    CDMABuf_send_with_fds(
+                        fd.rawValue, bytes.baseAddress, bytes.count, fds.baseAddress, UInt32(fds.count),
+                        control.baseAddress, CDMABuf_MSG_NOSIGNAL() | flags)
+                }
+            }
+        }.map { Int($0) }
+    }
+
+    /// One `recvmsg` into `bytes`, MSG_CMSG_CLOEXEC plus `flags`, with room in the control
+    /// buffer for `descriptorRoom` fds. Every fd that arrived is in the result, the caller's to
+    /// close. EINTR is retried.
+    package static func receive(
+        _ fd: FileDescriptor, into bytes: UnsafeMutableRawBufferPointer, descriptorRoom: Int, flags: CInt = 0
+    ) -> Result<ReceivedPacket, Errno> {
+        let controlLength = CDMABuf_cmsg_space_for_fds(UInt32(descriptorRoom))
+        var control = [UInt8](repeating: 0, count: controlLength)
+        // The control buffer is rounded up, so it may hold a few more fds than asked for.
+        let capacity = controlLength / MemoryLayout<CInt>.size
+        var fds = [CInt](repeating: -1, count: capacity)
+        var received: UInt32 = 0
+        var dropped: UInt32 = 0
+        var messageFlags: CInt = 0
+        return syscall(SystemCallDescription("recvmsg", descriptor: fd.rawValue)) {
+            control.withUnsafeMutableBytes { control in
+                fds.withUnsafeMutableBufferPointer { fds in
+                    CDMABuf_receive_with_fds(
+                        fd.rawValue, bytes.baseAddress, bytes.count, control.baseAddress, control.count,
+                        fds.baseAddress, UInt32(fds.count), &received, &dropped, &messageFlags,
+                        CDMABuf_MSG_CMSG_CLOEXEC() | flags)
+                }
+            }
+        }.map { count in
+            let arrived = fds[..<Int(received)].map(FileDescriptor.init(rawValue:))
+            #if ENABLE_MOCKING
+                // Fds that arrive are opened by this call: let leak checks see them.
+                for descriptor in arrived {
+                    SyscallMock.current?.record(
+                        SystemCall("recvmsg(SCM_RIGHTS)", descriptor: fd.rawValue, createsDescriptor: true),
+                        .success(Int(descriptor.rawValue)), injected: false)
+                }
+            #endif
+            return ReceivedPacket(
+                byteCount: Int(count), descriptors: arrived, droppedDescriptors: Int(dropped),
+                truncated: messageFlags & CDMABuf_MSG_TRUNC() != 0,
+                controlTruncated: messageFlags & CDMABuf_MSG_CTRUNC() != 0)
+        }
+    }
+
+    /// `poll` on one fd for `events`, up to `timeout` (nil: forever). Returns the events that
+    /// came (0 on timeout). EINTR is retried with the time that is left.
+    package static func poll(_ fd: FileDescriptor, events: Int16, timeout: Duration?) -> Result<Int16, Errno> {
+        let clock = ContinuousClock()
+        let deadline = timeout.map { clock.now.advanced(by: $0) }
+        while true {
+            var entry = pollfd(fd: fd.rawValue, events: events, revents: 0)
+            var milliseconds: CInt = -1
+            if let deadline {
+                let left = clock.now.duration(to: deadline)
+                let (seconds, attoseconds) = left.components
+                let rounded = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+                milliseconds = CInt(clamping: max(0, rounded))
+            }
+            let result = syscall(SystemCallDescription("poll", descriptor: fd.rawValue), retry: .never) {
+                Glibc.poll(&entry, 1, milliseconds)
+            }
+            switch result {
+            case .success: return .success(entry.revents)
+            case .failure(.interrupted): continue
+            case .failure(let error): return .failure(error)
+            }
+        }
+    }
+}

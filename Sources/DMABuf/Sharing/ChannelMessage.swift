@@ -1,0 +1,185 @@
+/// One message of a ``DMABufChannel``: a small versioned header, a name and a few bytes of
+/// metadata. The fds that travel with it (SCM_RIGHTS) are given to `send` beside it.
+///
+/// On the wire (little-endian), 32 bytes then the name and the metadata:
+///
+/// | offset | bytes | field |
+/// |---|---|---|
+/// | 0 | 4 | magic, "dbuf" |
+/// | 4 | 2 | version, 1 |
+/// | 6 | 2 | ``Kind-swift.enum`` |
+/// | 8 | 8 | ``sequence`` |
+/// | 16 | 8 | ``length`` |
+/// | 24 | 4 | ``index`` |
+/// | 28 | 1 | count of fds that came with it |
+/// | 29 | 1 | flags: bit 0, the last fd is a sync_file (``hasFence``) |
+/// | 30 | 1 | name length, at most 32 |
+/// | 31 | 1 | metadata length, at most 64 |
+public struct DMABufChannelMessage: Hashable, Sendable {
+    /// What a message means. A receiver refuses kinds it does not know.
+    public enum Kind: UInt16, Hashable, Sendable, CaseIterable {
+        /// The application's own message.
+        case data = 1
+        /// The pool's producer registers buffer ``index`` (one fd) of ``length`` bytes, one of
+        /// ``sequence`` buffers.
+        case register = 2
+        /// Buffer ``index`` holds frame ``sequence``, ``length`` bytes of it used; with a fence fd
+        /// if ``hasFence``.
+        case ready = 3
+        /// The consumer is done with buffer ``index``.
+        case release = 4
+        /// The sender is closing the channel.
+        case goodbye = 5
+    }
+
+    /// The wire format's version; messages of any other are refused.
+    public static let version: UInt16 = 1
+    /// The longest name, in UTF-8 bytes.
+    public static let maximumNameLength = 32
+    /// The most metadata bytes.
+    public static let maximumMetadataLength = 64
+    /// Bytes of the fixed header.
+    public static let headerLength = 32
+    /// The longest message on the wire.
+    public static let maximumLength = headerLength + maximumNameLength + maximumMetadataLength
+    static let magic: UInt32 = 0x6675_6264  // "dbuf" in little-endian order
+
+    /// What the message means.
+    public var kind: Kind
+    /// A number the sender chooses: a frame number, a count.
+    public var sequence: UInt64
+    /// A byte count: a buffer's size, the bytes of a frame in use.
+    public var length: UInt64
+    /// A buffer's index in a pool.
+    public var index: UInt32
+    /// A short name, at most ``maximumNameLength`` bytes of UTF-8.
+    public var name: String
+    /// The application's bytes, at most ``maximumMetadataLength``.
+    public var metadata: [UInt8]
+    /// Whether the last fd sent with the message is a sync_file rather than a dma-buf.
+    public var hasFence: Bool
+
+    /// A message; every field but `kind` defaults to zero or empty.
+    public init(
+        _ kind: Kind, sequence: UInt64 = 0, length: UInt64 = 0, index: UInt32 = 0, name: String = "",
+        metadata: [UInt8] = [], hasFence: Bool = false
+    ) {
+        self.kind = kind
+        self.sequence = sequence
+        self.length = length
+        self.index = index
+        self.name = name
+        self.metadata = metadata
+        self.hasFence = hasFence
+    }
+
+    /// The message on the wire, sent with `descriptorCount` fds.
+    ///
+    /// - Throws: ``DMABufError/Code/invalidArgument`` for a name or metadata too long, too many
+    ///   fds, or a fence flag without an fd.
+    package func encoded(descriptorCount: Int) throws(DMABufError) -> [UInt8] {
+        let nameBytes = Array(name.utf8)
+        func refuse(_ hint: String) -> DMABufError {
+            DMABufError(.invalidArgument, operation: "encode a \(kind) message", hint: hint)
+        }
+        guard nameBytes.count <= Self.maximumNameLength else {
+            throw refuse("The name is \(nameBytes.count) bytes of UTF-8; at most \(Self.maximumNameLength) fit")
+        }
+        guard metadata.count <= Self.maximumMetadataLength else {
+            throw refuse("The metadata is \(metadata.count) bytes; at most \(Self.maximumMetadataLength) fit")
+        }
+        guard (0...Sys.maximumDescriptorsPerMessage).contains(descriptorCount) else {
+            throw refuse("\(descriptorCount) fds; one message carries 0 to \(Sys.maximumDescriptorsPerMessage)")
+        }
+        guard !hasFence || descriptorCount >= 1 else { throw refuse("A message with a fence needs its fd") }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Self.headerLength + nameBytes.count + metadata.count)
+        func append<T: FixedWidthInteger>(_ value: T) {
+            withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
+        }
+        append(Self.magic)
+        append(Self.version)
+        append(kind.rawValue)
+        append(sequence)
+        append(length)
+        append(index)
+        append(UInt8(descriptorCount))
+        append(UInt8(hasFence ? 1 : 0))
+        append(UInt8(nameBytes.count))
+        append(UInt8(metadata.count))
+        return bytes + nameBytes + metadata
+    }
+
+    /// Parses a message that arrived with `descriptorCount` fds: the receive path's whole check
+    /// of what the peer sent.
+    ///
+    /// - Throws: ``DMABufError/Code/malformedInput`` for anything but a well-formed message of
+    ///   this version: a short or long message, a wrong magic, an unknown version, kind or flag,
+    ///   lengths that disagree with the bytes, an fd count other than what arrived, a name that is
+    ///   not UTF-8.
+    package static func decode(_ bytes: some Collection<UInt8>, descriptorCount: Int) throws(DMABufError)
+        -> DMABufChannelMessage
+    {
+        let bytes = Array(bytes)
+        func refuse(_ hint: String) -> DMABufError {
+            DMABufError(.malformedInput, operation: "receive a channel message", hint: hint)
+        }
+        guard bytes.count >= headerLength else {
+            throw refuse("It is \(bytes.count) bytes, shorter than the \(headerLength)-byte header")
+        }
+        func load<T: FixedWidthInteger>(_ offset: Int, as type: T.Type) -> T {
+            var value = T.zero
+            withUnsafeMutableBytes(of: &value) { $0.copyBytes(from: bytes[offset..<offset + MemoryLayout<T>.size]) }
+            return T(littleEndian: value)
+        }
+        guard load(0, as: UInt32.self) == magic else {
+            throw refuse("It does not start with the channel's magic \"dbuf\": the peer speaks another protocol")
+        }
+        let version = load(4, as: UInt16.self)
+        guard version == Self.version else {
+            throw refuse("It is of version \(version); this library speaks version \(Self.version) only")
+        }
+        let rawKind = load(6, as: UInt16.self)
+        guard let kind = Kind(rawValue: rawKind) else {
+            throw refuse("Its kind \(rawKind) is unknown (version \(Self.version) has kinds 1 to 5)")
+        }
+        let declaredDescriptors = Int(bytes[28])
+        let flags = bytes[29]
+        let nameLength = Int(bytes[30])
+        let metadataLength = Int(bytes[31])
+        guard flags & ~1 == 0 else { throw refuse("It has unknown flags 0x\(String(flags, radix: 16))") }
+        guard nameLength <= maximumNameLength, metadataLength <= maximumMetadataLength else {
+            throw refuse(
+                "It declares a \(nameLength)-byte name and \(metadataLength) bytes of metadata; at most "
+                    + "\(maximumNameLength) and \(maximumMetadataLength) are allowed")
+        }
+        guard bytes.count == headerLength + nameLength + metadataLength else {
+            throw refuse(
+                "It is \(bytes.count) bytes, but its header declares \(headerLength + nameLength + metadataLength)")
+        }
+        guard declaredDescriptors == descriptorCount else {
+            throw refuse("It declares \(declaredDescriptors) fds, but \(descriptorCount) came with it")
+        }
+        let hasFence = flags & 1 != 0
+        guard !hasFence || descriptorCount >= 1 else { throw refuse("It declares a fence but carries no fd") }
+        let nameBytes = bytes[headerLength..<headerLength + nameLength]
+        guard let name = String(validating: nameBytes, as: UTF8.self) else { throw refuse("Its name is not UTF-8") }
+        return DMABufChannelMessage(
+            kind, sequence: load(8, as: UInt64.self), length: load(16, as: UInt64.self),
+            index: load(24, as: UInt32.self), name: name,
+            metadata: Array(bytes[(headerLength + nameLength)...]), hasFence: hasFence)
+    }
+}
+
+extension DMABufChannelMessage.Kind: CustomStringConvertible {
+    /// "ready", "release", ...
+    public var description: String {
+        switch self {
+        case .data: "data"
+        case .register: "register"
+        case .ready: "ready"
+        case .release: "release"
+        case .goodbye: "goodbye"
+        }
+    }
+}

@@ -1,0 +1,419 @@
+internal import CDMABuf
+import Glibc
+import SystemPackage
+
+/// One end of a `SOCK_SEQPACKET` Unix socket that carries ``DMABufChannelMessage``s with dma-buf
+/// and sync_file fds (SCM_RIGHTS): how a buffer reaches another process.
+///
+/// Make a pair with ``pair(maximumDescriptors:)`` (one end for a child process), or connect to
+/// a ``Listener`` at a path with ``connect(to:maximumDescriptors:)``.
+///
+/// ```swift
+/// try channel.send(DMABufChannelMessage(.data, name: "frame"), descriptors: [fd])
+/// var received = try peer.receive()
+/// let buffer = try received.takeBuffer(at: 0)
+/// ```
+///
+/// Sending keeps the sender's fds open (the peer gets its own). Receiving checks everything that
+/// arrives: every fd is verified as a dma-buf (or, for a message's fence, a sync_file), and a
+/// message that is malformed, truncated, or carries more fds than allowed is refused after every
+/// fd that came with it is closed. A peer that closed its end or died is
+/// ``DMABufError/Code/disconnected``, never a hang or a SIGPIPE.
+public struct DMABufChannel: ~Copyable, Sendable {
+    private let owned: OwnedDescriptor
+    /// The most fds one received message may bring; a message with more is refused.
+    public let maximumDescriptors: Int
+    let admission: Admission
+
+    /// What the receive path accepts as a buffer fd.
+    package enum Admission: Sendable {
+        /// dma-bufs only: file system type DMA_BUF_MAGIC.
+        case dmaBufs
+        #if ENABLE_MOCKING
+            /// Memfds too, for tests on a host without dma-buf (debug builds only).
+            case dmaBufsAndMemfdsForTesting
+        #endif
+    }
+
+    /// The default for ``maximumDescriptors``.
+    public static let defaultMaximumDescriptors = 16
+
+    /// Takes over `socket`, a connected `AF_UNIX` `SOCK_SEQPACKET` socket: an end of a socketpair a
+    /// parent passed down, for example. Sets FD_CLOEXEC on it.
+    ///
+    /// - Throws: ``DMABufError/Code/invalidArgument`` if it is not a `SOCK_SEQPACKET` socket (then
+    ///   the fd stays the caller's); getsockopt's errors.
+    public init(
+        adopting socket: FileDescriptor, maximumDescriptors: Int = DMABufChannel.defaultMaximumDescriptors
+    ) throws(DMABufError) {
+        let type = try Sys.socketType(socket).get(
+            "adopt as a channel", on: Sys.name(socket),
+            hint: { $0 == .notSocket || $0 == .notSupportedOnSocket ? "It is not a socket" : nil })
+        guard type == CDMABuf_SOCK_SEQPACKET() else {
+            throw DMABufError(
+                .invalidArgument, operation: "adopt as a channel", target: Sys.name(socket),
+                hint: "It is a socket of type \(type), not SOCK_SEQPACKET (\(CDMABuf_SOCK_SEQPACKET()))")
+        }
+        try Sys.setCloseOnExec(socket).get("adopt as a channel: fcntl(F_SETFD)", on: Sys.name(socket))
+        try self.init(owning: socket, maximumDescriptors: maximumDescriptors, admission: .dmaBufs)
+    }
+
+    package init(owning socket: FileDescriptor, maximumDescriptors: Int, admission: Admission) throws(DMABufError) {
+        let owned = OwnedDescriptor(socket)
+        guard (1...Sys.maximumDescriptorsPerMessage).contains(maximumDescriptors) else {
+            throw DMABufError(
+                .invalidArgument, operation: "make a channel",
+                hint: "maximumDescriptors is \(maximumDescriptors); it must be 1 to "
+                    + "\(Sys.maximumDescriptorsPerMessage) (SCM_MAX_FD)")
+        }
+        self.owned = owned
+        self.maximumDescriptors = maximumDescriptors
+        self.admission = admission
+    }
+
+    /// Two connected ends of one channel.
+    public struct Pair: ~Copyable, Sendable {
+        /// One end.
+        public var first: DMABufChannel
+        /// The other end.
+        public var second: DMABufChannel
+    }
+
+    /// Two connected ends (`socketpair`). Give one to a child process, through
+    /// ``takeDescriptor()`` and ``init(adopting:maximumDescriptors:)`` on its side.
+    ///
+    /// ```swift
+    /// let pair = try DMABufChannel.pair()
+    /// let (parent, child) = (pair.first, pair.second)
+    /// ```
+    public static func pair(
+        maximumDescriptors: Int = DMABufChannel.defaultMaximumDescriptors
+    ) throws(DMABufError) -> Pair {
+        try pair(maximumDescriptors: maximumDescriptors, admission: .dmaBufs)
+    }
+
+    package static func pair(maximumDescriptors: Int, admission: Admission) throws(DMABufError) -> Pair {
+        let (first, second) = try Sys.seqpacketPair().get("socketpair(AF_UNIX, SOCK_SEQPACKET)")
+        let firstEnd: DMABufChannel
+        do {
+            firstEnd = try DMABufChannel(owning: first, maximumDescriptors: maximumDescriptors, admission: admission)
+        } catch {
+            _ = Sys.close(second)
+            throw error
+        }
+        let secondEnd = try DMABufChannel(owning: second, maximumDescriptors: maximumDescriptors, admission: admission)
+        return Pair(first: firstEnd, second: secondEnd)
+    }
+
+    /// Connects to the ``Listener`` at `path`.
+    ///
+    /// - Throws: ``DMABufError/Code/deviceMissing`` (ENOENT) or ECONNREFUSED when nobody listens
+    ///   there, with a hint to start the server first.
+    public static func connect(
+        to path: FilePath, maximumDescriptors: Int = DMABufChannel.defaultMaximumDescriptors
+    ) throws(DMABufError) -> DMABufChannel {
+        let operation = "connect"
+        guard let address = Sys.unixAddress(path) else { throw Listener.pathTooLong(path, operation) }
+        let socket = try Sys.seqpacketSocket().get("socket(AF_UNIX, SOCK_SEQPACKET)")
+        let channel = try DMABufChannel(owning: socket, maximumDescriptors: maximumDescriptors, admission: .dmaBufs)
+        try Sys.connect(socket, address).get(
+            operation, on: path.string,
+            hint: { error in
+                error == .noSuchFileOrDirectory || error == .connectionRefused
+                    ? "Nothing listens there: start the serving side (`dmabuf serve --socket \(path)`) first" : nil
+            })
+        return channel
+    }
+
+    /// Closes the socket, reporting failure. The peer's next receive sees
+    /// ``DMABufError/Code/disconnected``.
+    public consuming func close() throws(DMABufError) {
+        let target = self.target
+        try owned.close().get("close", on: target)
+    }
+
+    /// Gives up ownership of the socket: to pass it to a child process, say.
+    public consuming func takeDescriptor() -> FileDescriptor {
+        owned.take()
+    }
+
+    /// Calls `body` with the raw socket fd. Don't close it.
+    public borrowing func withUnsafeDescriptor<R, E: Error>(_ body: (FileDescriptor) throws(E) -> R) throws(E) -> R {
+        try body(owned.rawValue)
+    }
+
+    // MARK: Sending
+
+    /// Sends `message` with `descriptors` (dma-bufs, then a sync_file last if the message
+    /// ``DMABufChannelMessage/hasFence``). The descriptors stay open and the caller's: the peer gets
+    /// its own fds for the same files.
+    ///
+    /// - Throws: ``DMABufError/Code/invalidArgument`` for a message that cannot be encoded;
+    ///   ``DMABufError/Code/disconnected`` when the peer is gone (EPIPE, ECONNRESET, never
+    ///   SIGPIPE); ``DMABufError/Code/busy`` from a non-blocking send; sendmsg's other errors.
+    public borrowing func send(
+        _ message: DMABufChannelMessage, descriptors: [FileDescriptor] = []
+    ) throws(DMABufError) {
+        try send(message, descriptors: descriptors, flags: 0)
+    }
+
+    /// Sends `message` with the fd of `buffer`, which stays the caller's.
+    public borrowing func send(_ message: DMABufChannelMessage, buffer: borrowing DMABuffer) throws(DMABufError) {
+        try send(message, descriptors: [buffer.withUnsafeDescriptor { $0 }])
+    }
+
+    package borrowing func send(
+        _ message: DMABufChannelMessage, descriptors: [FileDescriptor], flags: CInt
+    ) throws(DMABufError) {
+        let bytes = try message.encoded(descriptorCount: descriptors.count)
+        let operation = "send a \(message.kind) message with \(descriptors.count) fds"
+        let sent = try bytes.withUnsafeBytes { Sys.send(owned.rawValue, $0, descriptors: descriptors, flags: flags) }
+            .get(operation, on: target, hint: Self.peerHint)
+        // A SOCK_SEQPACKET send is all or nothing; anything else is a broken socket.
+        guard sent == bytes.count else {
+            throw DMABufError(
+                .badResponse, operation: operation, target: target,
+                hint: "sendmsg sent \(sent) of \(bytes.count) bytes of one packet")
+        }
+    }
+
+    static func peerHint(_ error: Errno) -> String? {
+        switch error {
+        case .brokenPipe, .connectionReset, .socketNotConnected: "The peer closed its end of the channel or died"
+        case .resourceTemporarilyUnavailable: "Nothing to do without waiting (non-blocking)"
+        default: nil
+        }
+    }
+
+    // MARK: Receiving
+
+    /// Waits for the next message and returns it with its fds, each verified.
+    ///
+    /// - Throws: ``DMABufError/Code/disconnected`` when the peer has closed its end or died;
+    ///   ``DMABufError/Code/malformedInput`` for a message that is not well formed (truncated,
+    ///   unknown version or kind, fd count not as declared); ``DMABufError/Code/limitExceeded``
+    ///   for more fds than ``maximumDescriptors`` (or MSG_CTRUNC);
+    ///   ``DMABufError/Code/notADMABuf`` for an fd that is not a dma-buf (or a fence fd that is
+    ///   not a sync_file). Every fd that came with a refused message is closed.
+    public borrowing func receive() throws(DMABufError) -> Received {
+        // The loop only repeats if a blocking recvmsg said EAGAIN, which it does not.
+        while true {
+            if let received = try receive(flags: 0) { return received }
+        }
+    }
+
+    /// The next message if one is waiting, nil if none is (MSG_DONTWAIT). Throws as ``receive()``.
+    public borrowing func receiveIfAvailable() throws(DMABufError) -> Received? {
+        try receive(flags: CDMABuf_MSG_DONTWAIT())
+    }
+
+    /// Suspends until the next message arrives, without blocking a thread (a Dispatch read source
+    /// watches the socket), then returns it as ``receive()`` does. Cancelling the task ends the
+    /// wait with `CancellationError`.
+    public borrowing func receive() async throws -> Received {
+        while true {
+            if let received = try receiveIfAvailable() { return received }
+            try await Readiness.wait(for: owned.rawValue)
+        }
+    }
+
+    /// Waits up to `timeout` for the socket to have a message (or EOF). Returns false on timeout.
+    public borrowing func waitForMessage(timeout: Duration?) throws(DMABufError) -> Bool {
+        let events = try Sys.poll(owned.rawValue, events: Int16(POLLIN), timeout: timeout).get("poll", on: target)
+        return events != 0
+    }
+
+    private borrowing func receive(flags: CInt) throws(DMABufError) -> Received? {
+        let operation = "receive a message"
+        var bytes = [UInt8](repeating: 0, count: DMABufChannelMessage.maximumLength + 1)
+        let result = bytes.withUnsafeMutableBytes {
+            Sys.receive(owned.rawValue, into: $0, descriptorRoom: maximumDescriptors, flags: flags)
+        }
+        let packet: ReceivedPacket
+        switch result {
+        case .success(let value): packet = value
+        case .failure(.resourceTemporarilyUnavailable): return nil
+        case .failure(let error):
+            throw DMABufError(errno: error, operation: operation, target: target, hint: Self.peerHint(error))
+        }
+        var descriptors = ReceivedDescriptors(packet.descriptors)  // closes them all unless kept
+        let count = packet.descriptors.count
+        if packet.byteCount == 0 && count == 0 && !packet.truncated {
+            throw DMABufError(
+                .disconnected, operation: operation, target: target,
+                hint: "The peer closed its end of the channel or died (end of file)")
+        }
+        guard !packet.controlTruncated, packet.droppedDescriptors == 0 else {
+            throw DMABufError(
+                .limitExceeded, operation: operation, target: target,
+                hint: "The message carried more fds than the \(maximumDescriptors) this channel takes "
+                    + "(MSG_CTRUNC); the \(count) that arrived were closed")
+        }
+        guard count <= maximumDescriptors else {
+            throw DMABufError(
+                .limitExceeded, operation: operation, target: target,
+                hint: "The message carried \(count) fds, more than the \(maximumDescriptors) this channel "
+                    + "takes; all were closed")
+        }
+        guard !packet.truncated else {
+            throw DMABufError(
+                .malformedInput, operation: operation, target: target,
+                hint: "The message is longer than the \(DMABufChannelMessage.maximumLength) bytes the "
+                    + "protocol allows (MSG_TRUNC); its \(count) fds were closed")
+        }
+        let message = try DMABufChannelMessage.decode(bytes[..<packet.byteCount], descriptorCount: count)
+        for (position, fd) in packet.descriptors.enumerated() {
+            if message.hasFence && position == count - 1 {
+                try SyncFile.verify(fd, operation: "receive a \(message.kind) message: fence fd \(position)")
+            } else {
+                try verifyBuffer(fd, position: position, kind: message.kind)
+            }
+        }
+        return Received(message: message, descriptors: descriptors.keep())
+    }
+
+    private borrowing func verifyBuffer(
+        _ fd: FileDescriptor, position: Int, kind: DMABufChannelMessage.Kind
+    ) throws(DMABufError) {
+        let operation = "receive a \(kind) message: fd \(position)"
+        let type = try Sys.fileSystemType(fd).get(operation + ": fstatfs", on: target)
+        if type == Sys.dmaBufMagic { return }
+        #if ENABLE_MOCKING
+            if case .dmaBufsAndMemfdsForTesting = admission, type == Int(CDMABuf_TMPFS_MAGIC()) { return }
+        #endif
+        throw DMABufError(
+            .notADMABuf, operation: operation, target: target,
+            hint: "The peer sent \(Sys.describe(fd) ?? "a file") (file system type 0x\(String(type, radix: 16))), "
+                + "not a dma-buf; every fd of the message was closed")
+    }
+
+    private var target: String { "channel socket fd \(owned.rawValue.rawValue)" }
+}
+
+/// Fds that arrived with a message: closed together when the value goes away, unless kept.
+private struct ReceivedDescriptors: ~Copyable {
+    private var descriptors: [FileDescriptor]
+
+    init(_ descriptors: [FileDescriptor]) {
+        self.descriptors = descriptors
+    }
+
+    deinit {
+        for fd in descriptors { _ = Sys.close(fd) }
+    }
+
+    mutating func keep() -> [FileDescriptor] {
+        defer { descriptors = [] }
+        return descriptors
+    }
+}
+
+extension DMABufChannel {
+    /// A message that arrived, with the fds that came with it, all verified: dma-bufs, and a
+    /// sync_file last if the message ``DMABufChannelMessage/hasFence``. Fds not taken are closed
+    /// when the value goes away.
+    public struct Received: ~Copyable, Sendable {
+        /// The message.
+        public let message: DMABufChannelMessage
+        private var descriptors: [FileDescriptor?]
+
+        init(message: DMABufChannelMessage, descriptors: [FileDescriptor]) {
+            self.message = message
+            self.descriptors = descriptors
+        }
+
+        deinit {
+            for case let fd? in descriptors { _ = Sys.close(fd) }
+        }
+
+        /// How many dma-buf fds came with the message (the fence not counted).
+        public var bufferCount: Int { descriptors.count - (message.hasFence ? 1 : 0) }
+
+        /// Takes the `index`th dma-buf that came with the message.
+        ///
+        /// - Throws: ``DMABufError/Code/invalidArgument`` for an index out of range or taken
+        ///   already; the errors of reading the buffer's metadata (the fd is then closed).
+        public mutating func takeBuffer(at index: Int) throws(DMABufError) -> DMABuffer {
+            guard (0..<bufferCount).contains(index), let fd = descriptors[index] else {
+                throw DMABufError(
+                    .invalidArgument, operation: "take buffer \(index) of a \(message.kind) message",
+                    hint: "The message brought \(bufferCount) buffers; each can be taken once")
+            }
+            descriptors[index] = nil
+            do {
+                // The receive path has checked that it is a dma-buf.
+                return try DMABuffer(trusting: fd, operation: "adopt a received dma-buf")
+            } catch {
+                _ = Sys.close(fd)
+                throw error
+            }
+        }
+
+        /// Takes the message's fence, if it came with one (and it was not taken already).
+        public mutating func takeFence() -> SyncFile? {
+            guard message.hasFence, let fd = descriptors[descriptors.count - 1] else { return nil }
+            descriptors[descriptors.count - 1] = nil
+            return SyncFile(owning: fd)
+        }
+    }
+
+    /// A listening `SOCK_SEQPACKET` socket at a path, for peers to ``DMABufChannel/connect(to:maximumDescriptors:)``.
+    /// Closing it removes the path.
+    public struct Listener: ~Copyable, Sendable {
+        private let owned: OwnedDescriptor
+        /// Where it listens.
+        public let path: FilePath
+
+        /// Binds and listens at `path`, which must not exist yet.
+        ///
+        /// - Throws: EADDRINUSE if the path exists (a stale socket: remove it); EACCES; a path
+        ///   longer than `sun_path` holds (107 bytes) as ``DMABufError/Code/invalidArgument``.
+        public init(path: FilePath, backlog: CInt = 4) throws(DMABufError) {
+            let operation = "listen"
+            guard let address = Sys.unixAddress(path) else { throw Self.pathTooLong(path, operation) }
+            let owned = OwnedDescriptor(try Sys.seqpacketSocket().get("socket(AF_UNIX, SOCK_SEQPACKET)"))
+            try Sys.bind(owned.rawValue, address).get(
+                "bind", on: path.string,
+                hint: { $0 == .addressInUse ? "The path exists: another server, or a stale socket to remove" : nil })
+            do {
+                try Sys.listen(owned.rawValue, backlog: backlog).get(operation, on: path.string)
+            } catch {
+                _ = Sys.unlink(path)
+                throw error
+            }
+            self.owned = owned
+            self.path = path
+        }
+
+        deinit {
+            _ = Sys.unlink(path)
+        }
+
+        /// Waits for a peer and returns the channel to it.
+        public borrowing func accept(
+            maximumDescriptors: Int = DMABufChannel.defaultMaximumDescriptors
+        ) throws(DMABufError) -> DMABufChannel {
+            try acceptPending(maximumDescriptors: maximumDescriptors)
+        }
+
+        private borrowing func acceptPending(maximumDescriptors: Int) throws(DMABufError) -> DMABufChannel {
+            let socket = try Sys.accept(owned.rawValue).get("accept", on: path.string)
+            return try DMABufChannel(owning: socket, maximumDescriptors: maximumDescriptors, admission: .dmaBufs)
+        }
+
+        /// Suspends until a peer connects, without blocking a thread; cancellable.
+        public borrowing func accept(
+            maximumDescriptors: Int = DMABufChannel.defaultMaximumDescriptors
+        ) async throws -> DMABufChannel {
+            try await Readiness.wait(for: owned.rawValue)
+            return try acceptPending(maximumDescriptors: maximumDescriptors)
+        }
+
+        static func pathTooLong(_ path: FilePath, _ operation: String) -> DMABufError {
+            DMABufError(
+                .invalidArgument, operation: operation, target: path.string,
+                hint: "A Unix socket path must be 1 to 107 bytes without NUL; this one is "
+                    + "\(path.string.utf8.count) bytes")
+        }
+    }
+}
