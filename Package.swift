@@ -80,12 +80,13 @@ let package = Package(
             ],
             swiftSettings: mocking
         ),
-        // A child process for the tests: maps a dma-buf fd it inherits, checks and writes a pattern.
+        // A child process for the tests: maps a dma-buf fd it inherits, checks and writes a pattern;
+        // or plays the producer or consumer of a buffer pool over an inherited channel.
         .executableTarget(
             name: "DMABufTestHelper",
-            dependencies: ["DMABuf", .product(name: "SystemPackage", package: "swift-system")],
+            dependencies: ["DMABuf", "DMABufSources", .product(name: "SystemPackage", package: "swift-system")],
             path: "Tests/DMABufTestHelper",
-            swiftSettings: lifetimes
+            swiftSettings: lifetimes + mocking
         ),
         // The `dmabuf` tool. Not named `dmabuf` itself: that would clash with `DMABuf` on
         // case-insensitive file systems and in module names.

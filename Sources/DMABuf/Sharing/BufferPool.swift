@@ -159,13 +159,23 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
         return sequence
     }
 
-    /// Tells the consumer that no more frames come (a `goodbye` message) and closes the channel.
-    /// A consumer that has gone already is no error.
-    public consuming func finish() throws(DMABufError) {
+    /// Tells the consumer that no more frames come (a `goodbye` message), waits up to `linger`
+    /// for it to close its end, and closes the channel. A consumer that has gone already is no
+    /// error.
+    ///
+    /// The wait matters: closing a Unix socket with the consumer's last releases unread would
+    /// reset the connection (ECONNRESET) before the consumer has read the goodbye.
+    public consuming func finish(linger: Duration = .seconds(2)) throws(DMABufError) {
         if isConsumerConnected {
             do {
                 try channel.send(DMABufChannelMessage(.goodbye, sequence: nextSequence))
+                let clock = ContinuousClock()
+                let deadline = clock.now.advanced(by: linger)
+                while try channel.waitForMessage(timeout: clock.now.duration(to: deadline)) {
+                    _ = try channel.receiveIfAvailable()  // releases, now moot
+                }
             } catch where error.code == .disconnected {
+                // The consumer has closed: done.
             }
         }
         try channel.close()

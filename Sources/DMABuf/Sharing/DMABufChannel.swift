@@ -72,7 +72,7 @@ public struct DMABufChannel: ~Copyable, Sendable {
     }
 
     /// Two connected ends of one channel.
-    public struct Pair: ~Copyable, Sendable {
+    @frozen public struct Pair: ~Copyable, Sendable {
         /// One end.
         public var first: DMABufChannel
         /// The other end.

@@ -1,0 +1,76 @@
+import DMABuf
+import Glibc
+import SystemPackage
+import Testing
+
+/// A run of Tests/DMABufTestHelper as a real child process (posix_spawn), with one fd of the
+/// parent's as its fd 3.
+package struct HelperProcess: ~Copyable {
+    package let pid: pid_t
+    private var reaped = false
+
+    /// The helper executable, next to the test bundle.
+    package static func path() throws -> String {
+        var target = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &target, target.count - 1)
+        try #require(count > 0)
+        let exe = String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let helper = FilePath(exe).removingLastComponent().appending("DMABufTestHelper").string
+        try #require(access(helper, X_OK) == 0, "\(helper) is built by swift build --build-tests")
+        return helper
+    }
+
+    /// Starts the helper with `arguments` and `descriptor` as its fd 3 (the parent's stays open).
+    package init(_ arguments: [String], descriptor: FileDescriptor) throws {
+        let helper = try Self.path()
+        // dup2 onto itself would keep FD_CLOEXEC: go through a number other than 3.
+        let source = try descriptor.duplicate()
+        defer { try? source.close() }
+        let spare = source.rawValue == 3 ? try source.duplicate() : nil
+        defer { try? spare?.close() }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, (spare ?? source).rawValue, 3)
+        var argv: [UnsafeMutablePointer<CChar>?] = (["DMABufTestHelper"] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, helper, &actions, nil, &argv, environ)
+        try #require(spawned == 0, "posix_spawn \(helper): \(Errno(rawValue: spawned))")
+        self.pid = pid
+    }
+
+    deinit {
+        if !reaped {
+            Glibc.kill(pid, SIGKILL)
+            var status: CInt = 0
+            while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        }
+    }
+
+    /// Sends SIGKILL.
+    package func kill() {
+        Glibc.kill(pid, SIGKILL)
+    }
+
+    /// Waits for the exit, up to `timeout`: the exit status, 128 + the signal, or nil (and the
+    /// child killed) if it did not end in time, which means something hung.
+    package mutating func wait(timeout: Duration = .seconds(30)) -> CInt? {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        var status: CInt = 0
+        while true {
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid { break }
+            if result == -1 && errno != EINTR { return nil }
+            if clock.now >= deadline {
+                kill()
+                return nil
+            }
+            usleep(2000)
+        }
+        reaped = true
+        // WIFEXITED / WEXITSTATUS, which Swift does not import.
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+}
