@@ -23,11 +23,13 @@ package struct HelperProcess: ~Copyable {
     /// Starts the helper with `arguments` and `descriptor` as its fd 3 (the parent's stays open).
     package init(_ arguments: [String], descriptor: FileDescriptor) throws {
         let helper = try Self.path()
-        // dup2 onto itself would keep FD_CLOEXEC: go through a number other than 3.
-        let source = try descriptor.duplicate()
-        defer { try? source.close() }
-        let spare = source.rawValue == 3 ? try source.duplicate() : nil
-        defer { try? spare?.close() }
+        // dup2 onto itself would keep FD_CLOEXEC: go through a number other than 3. The copies
+        // are close-on-exec, so that children other tests start meanwhile don't inherit them (a
+        // socket end held by a stray child never reports EOF).
+        let source = try Sys.duplicate(descriptor).get()
+        defer { _ = Sys.close(source) }
+        let spare = source.rawValue == 3 ? try Sys.duplicate(source).get() : nil
+        defer { if let spare { _ = Sys.close(spare) } }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
