@@ -69,7 +69,7 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
 
     /// Calls `body` with buffer `index`, to fill it or map it. Don't touch a buffer that is with
     /// the consumer.
-    public borrowing func withBuffer<R, E: Error>(
+    public borrowing func withBuffer<R: ~Copyable, E: Error>(
         at index: Int, _ body: (borrowing DMABuffer) throws(E) -> R
     ) throws(E) -> R {
         try body(slots[index].buffer)
@@ -116,15 +116,28 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
     }
 
     /// Hands buffer `index` to the consumer as the next frame: a `ready` message with its
-    /// sequence number, the bytes in use, and `fence` if the buffer is not ready until it
-    /// signals (the fence's fd goes with the message; the caller keeps its own).
+    /// sequence number and the bytes in use.
     ///
     /// - Returns: the frame's sequence number, counting from 0.
     /// - Throws: ``DMABufError/Code/invalidArgument`` for a buffer that is with the consumer or
     ///   out of range, or `bytesUsed` beyond its size; ``DMABufError/Code/disconnected``.
     @discardableResult
-    public mutating func submit(
-        index: Int, bytesUsed: Int, fence: borrowing SyncFile? = nil
+    public mutating func submit(index: Int, bytesUsed: Int) throws(DMABufError) -> UInt64 {
+        try submit(index: index, bytesUsed: bytesUsed, fenceDescriptor: nil)
+    }
+
+    /// Hands buffer `index` to the consumer as the next frame, which it must not read before
+    /// `fence` signals: the fence's fd goes with the `ready` message (the caller keeps its own).
+    ///
+    /// - Returns: the frame's sequence number, counting from 0.
+    /// - Throws: as ``submit(index:bytesUsed:)``.
+    @discardableResult
+    public mutating func submit(index: Int, bytesUsed: Int, fence: borrowing SyncFile) throws(DMABufError) -> UInt64 {
+        try submit(index: index, bytesUsed: bytesUsed, fenceDescriptor: fence.withUnsafeDescriptor { $0 })
+    }
+
+    private mutating func submit(
+        index: Int, bytesUsed: Int, fenceDescriptor: FileDescriptor?
     ) throws(DMABufError) -> UInt64 {
         let operation = "submit buffer \(index)"
         guard withConsumer.indices.contains(index), !withConsumer[index] else {
@@ -139,11 +152,7 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
         }
         try ensureConnected()
         let sequence = nextSequence
-        var descriptors: [FileDescriptor] = []
-        switch fence {
-        case .some(let fence): descriptors.append(fence.withUnsafeDescriptor { $0 })
-        case .none: break
-        }
+        let descriptors = fenceDescriptor.map { [$0] } ?? []
         let message = DMABufChannelMessage(
             .ready, sequence: sequence, length: UInt64(bytesUsed), index: UInt32(index),
             hasFence: !descriptors.isEmpty)
@@ -305,7 +314,7 @@ public struct BufferPoolConsumer: ~Copyable, Sendable {
     public var count: Int { slots.count }
 
     /// Calls `body` with buffer `index`: map it and read a frame.
-    public borrowing func withBuffer<R, E: Error>(
+    public borrowing func withBuffer<R: ~Copyable, E: Error>(
         at index: Int, _ body: (borrowing DMABuffer) throws(E) -> R
     ) throws(E) -> R {
         try body(slots[index].buffer)

@@ -1,0 +1,250 @@
+import DMABuf
+import DMABufDRM
+import DMABufSources
+import DMABufTestSupport
+import Glibc
+import SystemPackage
+import Testing
+
+// Buffers and fences between real processes on real kernels: the pool over every source a kernel
+// has, backpressure, fences from vgem (every kernel) and sw_sync (the debug kernel) holding a
+// consumer back, and the EXPORT_SYNC_FILE probe.
+
+extension DeviceTests {
+    @Suite(.exporterDevice) struct Sharing {
+        static let frameSize = 64 * 1024
+
+        /// A channel pair; the second end goes to a helper child, which gets its own copy.
+        static func spawn(_ arguments: [String], _ body: (consuming DMABufChannel) throws -> Void) throws -> CInt? {
+            let pair = try DMABufChannel.pair()
+            var child = try HelperProcess(arguments, descriptor: pair.second.withUnsafeDescriptor { $0 })
+            try pair.second.close()
+            try body(pair.first)
+            return child.wait()
+        }
+
+        @Test(arguments: [DMABufSource.exporter, .heapSystem, .udmabuf, .vgem])
+        func aProducerProcessAndAConsumerProcess(source: DMABufSource) throws {
+            try withSource(source) { allocator in
+                // The child produces from the source; this process consumes and checks each frame.
+                let producerStatus = try Self.spawn(
+                    ["pool-producer", source.name, "\(Self.frameSize)", "3", "8", "never"]
+                ) { channel in
+                    var consumer = try BufferPoolConsumer(channel: channel)
+                    #expect(consumer.count == 3)
+                    var frames: UInt64 = 0
+                    while let frame = try consumer.next() {
+                        #expect(frame.sequence == frames)
+                        let sequence = frame.sequence
+                        let bad = try consumer.withBuffer(at: frame.index) { buffer in
+                            try mismatch(in: buffer, pattern: FillPattern(seed: sequence + 1))
+                        }
+                        #expect(bad == nil, "\(source) frame \(sequence)")
+                        try consumer.release(frame)
+                        frames += 1
+                    }
+                    #expect(frames == 8)
+                    try consumer.finish()
+                }
+                #expect(producerStatus == 0)
+
+                // And the other way round: this process produces, the child checks.
+                let consumerStatus = try Self.spawn(["pool-consumer", "dmabuf", "never", "5000"]) { channel in
+                    var producer = try BufferPoolProducer(channel: channel, count: 2) { _ throws(DMABufError) in
+                        try allocator.allocate(size: Self.frameSize, name: "pool")
+                    }
+                    for frame in 0..<8 {
+                        let index = try producer.acquire()
+                        try producer.withBuffer(at: index) {
+                            try fillBuffer($0, with: FillPattern(seed: UInt64(frame) + 1))
+                        }
+                        try producer.submit(index: index, bytesUsed: Self.frameSize)
+                    }
+                    try producer.finish()
+                }
+                #expect(consumerStatus == 0)
+            }
+        }
+
+        @Test func backpressureWithExporterBuffers() throws {
+            let pair = try DMABufChannel.pair()
+            let exporter = try DMABufSource.exporter.open()
+            var producer = try BufferPoolProducer(channel: pair.first, count: 2) { _ throws(DMABufError) in
+                try exporter.allocate(size: Self.frameSize, name: "pool")
+            }
+            var consumer = try BufferPoolConsumer(channel: pair.second)
+            for _ in 0..<2 { try producer.submit(index: try producer.acquire(), bytesUsed: 1) }
+            #expect(try producer.acquireIfAvailable() == nil, "every buffer is with the consumer")
+            let clock = ContinuousClock()
+            let start = clock.now
+            #expect(try producer.acquire(timeout: .milliseconds(100)) == nil)
+            #expect(clock.now - start >= .milliseconds(100))
+            guard let frame = try consumer.next() else { throw TestFailure("no frame") }
+            let index = frame.index
+            try consumer.release(frame)
+            #expect(try producer.acquire(timeout: .seconds(5)) == index)
+            try consumer.finish()
+            #expect(throws: DMABufError.self) { try producer.acquire() }
+            #expect(producer.freeCount == 2, "a consumer that leaves gives every buffer back")
+        }
+
+        @Test func exportSyncFileProbe() throws {
+            // Every test kernel has DMA_BUF_IOCTL_EXPORT_SYNC_FILE (6.0 and later): flags 0 is EINVAL.
+            let buffer = try DMABufSource.exporter.open().allocate(size: 4096, name: "probe")
+            let supported = try buffer.supportsSyncFileExport()
+            if case .other = TestKernel.current {
+            } else {
+                #expect(supported, "\(TestKernel.current)")
+            }
+            // Without fences, the export is an already signalled sync_file.
+            let fence = try buffer.exportSyncFile(.write)
+            #expect(try fence.wait(timeout: .zero))
+        }
+    }
+
+    /// vgem's fences: on every test kernel (the debug kernel has vgem built in).
+    @Suite(.vgemDevice) struct VGEMFences {
+        @Test func aFenceHoldsWaitersUntilItIsSignalled() async throws {
+            let device = try DRMDevice.open(driver: "vgem")
+            let buffer = try device.allocate(size: 4096, name: "fenced")
+            let handle = try device.importBuffer(buffer)
+            let fence = try device.attachFence(to: handle, write: true)
+            try device.closeHandle(handle)
+
+            let sync = try buffer.exportSyncFile(.read)
+            #expect(try !sync.wait(timeout: .milliseconds(100)), "unsignalled: the wait times out")
+            #expect(try !buffer.waitForFences(.read, timeout: .milliseconds(50)))
+            let info = try sync.info()
+            #expect(info.status == .active)
+            #expect(info.fences.count == 1 && info.fences.first?.driverName == "vgem", "\(info)")
+            #expect(info.fences.first?.timestamp == nil)
+
+            let merged = try sync.merge(with: try buffer.exportSyncFile(.write), name: "both")
+            #expect(try merged.info().name == "both")
+
+            // Async waits suspend until another task signals.
+            let clock = ContinuousClock()
+            let start = clock.now
+            async let signalled: Void = {
+                try await Task.sleep(for: .milliseconds(200))
+                try device.signalFence(fence)
+            }()
+            try await sync.wait()
+            try await buffer.waitForFences(.read)
+            try await signalled
+            #expect(clock.now - start >= .milliseconds(200), "the waits did not wait")
+            #expect(try sync.wait(timeout: .zero) && merged.wait(timeout: .zero))
+            let after = try sync.info()
+            #expect(after.status == .signaled && after.fences.first?.timestamp != nil, "\(after)")
+            expectError(.other, .kernel(.timedOut), "signal twice") { try device.signalFence(fence) }
+        }
+
+        @Test func cancellingAnAsyncFenceWaitEndsIt() async throws {
+            let device = try DRMDevice.open(driver: "vgem")
+            let buffer = try device.allocate(size: 4096, name: "fenced")
+            let handle = try device.importBuffer(buffer)
+            let fence = try device.attachFence(to: handle, write: true)
+            try device.closeHandle(handle)
+            let sync = try buffer.exportSyncFile(.read)
+            let task = Task { [sync = consume sync] in try await sync.wait() }
+            try await Task.sleep(for: .milliseconds(50))
+            task.cancel()
+            await #expect(throws: CancellationError.self) { try await task.value }
+            try device.signalFence(fence)
+        }
+
+        /// The producer hands a frame with a vgem fence to a consumer process, writes the frame
+        /// only afterwards, then signals: the consumer sees the whole frame, because it waited.
+        @Test(arguments: [false, true])
+        func aFenceOrdersAConsumerProcessBehindTheProducer(timesOut: Bool) throws {
+            let device = try DRMDevice.open(driver: "vgem")
+            let size = 64 * 1024
+            let status = try DeviceTests.Sharing.spawn(
+                ["pool-consumer", "dmabuf", "never", timesOut ? "300" : "10000"]
+            ) { channel in
+                var producer = try BufferPoolProducer(channel: channel, count: 1) { _ throws(DMABufError) in
+                    try device.allocate(size: size, name: "fenced")
+                }
+                let index = try producer.acquire()
+                let fence = try producer.withBuffer(at: index) { buffer in
+                    let handle = try device.importBuffer(buffer)
+                    defer { try? device.closeHandle(handle) }
+                    return try device.attachFence(to: handle, write: true)
+                }
+                let sync = try producer.withBuffer(at: index) { try $0.exportSyncFile(.read) }
+                try producer.submit(index: index, bytesUsed: size, fence: sync)
+                usleep(timesOut ? 1_000_000 : 300_000)
+                // The "device" writes the frame (vgem memory is coherent; a CPU-access bracket
+                // would itself wait for the fence), then signals.
+                try producer.withBuffer(at: index) { buffer in
+                    var mapping = try buffer.map()
+                    var bytes = mapping.unsynchronizedMutableBytes
+                    FillPattern(seed: 1).fill(&bytes)
+                }
+                try device.signalFence(fence)
+                if !timesOut { _ = try producer.acquire() }
+                try producer.finish()
+            }
+            #expect(status == (timesOut ? 3 : 0), "the consumer \(timesOut ? "times out" : "waits")")
+        }
+    }
+
+    /// sw_sync: on the debug kernel only (CONFIG_SW_SYNC); the stock kernels lack it.
+    @Suite(.exporterDevice) struct SoftwareSync {
+        static var expected: Bool { TestKernel.current == .debug }
+
+        @Test func presentExactlyOnTheDebugKernel() throws {
+            if Self.expected {
+                _ = try SoftwareSyncTimeline()
+            } else if case .other = TestKernel.current {
+            } else {
+                expectError(.deviceMissing, .kernel(.noSuchFileOrDirectory)) { try SoftwareSyncTimeline() }
+            }
+        }
+
+        @Test(.enabled(if: SoftwareSync.expected)) func anImportedFenceHoldsReadersBack() async throws {
+            let timeline = try SoftwareSyncTimeline()
+            let fence = try timeline.makeFence(at: 2, name: "frame")
+            #expect(try fence.info().fences.first?.driverName == "sw_sync")
+            let buffer = try DMABufSource.exporter.open().allocate(size: 4096, name: "fenced")
+            try buffer.importSyncFile(fence, .write)
+            #expect(try !buffer.waitForFences(.read, timeout: .milliseconds(100)))
+            try timeline.advance(by: 1)
+            #expect(try !fence.wait(timeout: .milliseconds(50)), "1 of 2: still pending")
+            try timeline.advance(by: 1)
+            #expect(try fence.wait(timeout: .seconds(5)))
+            #expect(try buffer.waitForFences(.read, timeout: .seconds(5)))
+        }
+
+        @Test(.enabled(if: SoftwareSync.expected), arguments: [false, true])
+        func aFenceOrdersAConsumerProcessBehindTheProducer(timesOut: Bool) throws {
+            let size = 64 * 1024
+            let timeline = try SoftwareSyncTimeline()
+            let exporter = try DMABufSource.exporter.open()
+            let status = try DeviceTests.Sharing.spawn(
+                ["pool-consumer", "dmabuf", "never", timesOut ? "300" : "10000"]
+            ) { channel in
+                var producer = try BufferPoolProducer(channel: channel, count: 1) { _ throws(DMABufError) in
+                    try exporter.allocate(size: size, name: "fenced")
+                }
+                let index = try producer.acquire()
+                try producer.submit(index: index, bytesUsed: size, fence: try timeline.makeFence(at: 1))
+                usleep(timesOut ? 1_000_000 : 300_000)
+                try producer.withBuffer(at: index) { try fillBuffer($0, with: FillPattern(seed: 1)) }
+                try timeline.advance(by: 1)
+                if !timesOut { _ = try producer.acquire() }
+                try producer.finish()
+            }
+            #expect(status == (timesOut ? 3 : 0), "the consumer \(timesOut ? "times out" : "waits")")
+        }
+    }
+}
+
+/// A test's own failure, thrown where a value it needs is missing.
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
