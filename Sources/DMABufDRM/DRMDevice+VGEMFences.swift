@@ -31,8 +31,8 @@ extension DRMDevice {
 
     /// Signals `fence` (DRM_IOCTL_VGEM_FENCE_SIGNAL): waiters on it go on.
     ///
-    /// - Throws: ENOENT for an unknown fence; ETIMEDOUT if vgem had signalled it already on its
-    ///   own timeout.
+    /// - Throws: ENOENT for an unknown fence or one signalled already (vgem forgets it then);
+    ///   ETIMEDOUT if vgem had signalled it on its own timeout.
     public func signalFence(_ fence: VGEMFence) throws(DMABufError) {
         let descriptor = self.descriptor
         _ = try syscallForVGEM("DRM_IOCTL_VGEM_FENCE_SIGNAL", descriptor) {

@@ -136,7 +136,10 @@ extension DeviceTests {
             #expect(try sync.wait(timeout: .zero) && merged.wait(timeout: .zero))
             let after = try sync.info()
             #expect(after.status == .signaled && after.fences.first?.timestamp != nil, "\(after)")
-            expectError(.other, .kernel(.timedOut), "signal twice") { try device.signalFence(fence) }
+            // vgem forgets a fence once signalled.
+            expectError(.deviceMissing, .kernel(.noSuchFileOrDirectory), "signal twice") {
+                try device.signalFence(fence)
+            }
         }
 
         @Test func cancellingAnAsyncFenceWaitEndsIt() async throws {
@@ -246,5 +249,79 @@ struct TestFailure: Error, CustomStringConvertible {
 
     init(_ description: String) {
         self.description = description
+    }
+}
+
+extension DeviceTests {
+    /// `dmabuf serve` and `dmabuf consume` as the installed-style binary runs them, two processes.
+    @Suite(.exporterDevice) struct ServeAndConsume {
+        static func socketPath() -> String { "/tmp/dmabuf-serve-\(getpid())-\(UInt32.random(in: 0...UInt32.max))" }
+
+        static func waitForSocket(_ path: String) throws {
+            for _ in 0..<1000 where !TestEnvironment.exists(path) { usleep(10_000) }
+            try #require(TestEnvironment.exists(path), "serve did not listen on \(path)")
+        }
+
+        static func output(_ path: String) -> String {
+            (try? Sys.readFile(FilePath(path)).get()).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        }
+
+        @Test func serveAndConsumeShareEveryFrame() throws {
+            let dmabuf = try HelperProcess.built("dmabuf")
+            let socket = Self.socketPath()
+            var serve = try HelperProcess(
+                executable: dmabuf,
+                ["serve", "--socket", socket, "--from", "exporter", "--size", "1M", "--count", "3", "--frames", "12"],
+                outputPath: socket + ".serve")
+            try Self.waitForSocket(socket)
+            var consume = try HelperProcess(
+                executable: dmabuf, ["consume", "--socket", socket, "--verify"], outputPath: socket + ".consume")
+            let consumeStatus = consume.wait()
+            let serveStatus = serve.wait()
+            let (served, consumed) = (Self.output(socket + ".serve"), Self.output(socket + ".consume"))
+            #expect(serveStatus == 0, "\(served)")
+            #expect(consumeStatus == 0, "\(consumed)")
+            for text in [served, consumed] {
+                #expect(text.contains("frames        12 of 1048576 bytes (1 MiB) in 3 buffers"), "\(text)")
+                #expect(text.contains("bytes copied  0"), "\(text)")
+                #expect(text.contains("socket copy"), "\(text)")
+            }
+            #expect(consumed.contains("verified      every byte of every frame"))
+            #expect(!TestEnvironment.exists(socket), "serve removes its socket")
+            unlink(socket + ".serve")
+            unlink(socket + ".consume")
+        }
+
+        @Test(arguments: ["serve", "consume"])
+        func killingOneSideEndsTheOtherWithAClearMessage(victim: String) throws {
+            let dmabuf = try HelperProcess.built("dmabuf")
+            let socket = Self.socketPath()
+            var serve = try HelperProcess(
+                executable: dmabuf,
+                ["serve", "--socket", socket, "--from", "exporter", "--size", "1M", "--count", "2",
+                 "--frames", "1000000"],
+                outputPath: socket + ".serve")
+            try Self.waitForSocket(socket)
+            var consume = try HelperProcess(
+                executable: dmabuf, ["consume", "--socket", socket, "--verify"], outputPath: socket + ".consume")
+            usleep(500_000)
+            if victim == "serve" {
+                serve.kill()
+                #expect(serve.wait() == 128 + SIGKILL)
+                #expect(consume.wait(timeout: .seconds(20)) == 3, "no hang, exit status 3")
+                let text = Self.output(socket + ".consume")
+                #expect(text.contains("dmabuf consume: the producer went away"), "\(text)")
+                unlink(socket)  // a killed server leaves its socket behind
+            } else {
+                consume.kill()
+                #expect(consume.wait() == 128 + SIGKILL)
+                #expect(serve.wait(timeout: .seconds(20)) == 3, "no hang, exit status 3")
+                let text = Self.output(socket + ".serve")
+                #expect(text.contains("dmabuf serve: the consumer went away"), "\(text)")
+                #expect(!TestEnvironment.exists(socket))
+            }
+            unlink(socket + ".serve")
+            unlink(socket + ".consume")
+        }
     }
 }

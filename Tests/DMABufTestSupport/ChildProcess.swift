@@ -42,6 +42,29 @@ package struct HelperProcess: ~Copyable {
         self.pid = pid
     }
 
+    /// Starts `executable` with `arguments`, its standard output and error going to the file
+    /// `outputPath` (created or truncated).
+    package init(executable: String, _ arguments: [String], outputPath: String) throws {
+        try #require(access(executable, X_OK) == 0, "\(executable) is built by swift build")
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let name = FilePath(executable).lastComponent?.string ?? executable
+        var argv: [UnsafeMutablePointer<CChar>?] = ([name] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable, &actions, nil, &argv, environ)
+        try #require(spawned == 0, "posix_spawn \(executable): \(Errno(rawValue: spawned))")
+        self.pid = pid
+    }
+
+    /// An executable of this package's build, next to the test bundle: "dmabuf", say.
+    package static func built(_ name: String) throws -> String {
+        FilePath(try path()).removingLastComponent().appending(name).string
+    }
+
     deinit {
         if !reaped {
             Glibc.kill(pid, SIGKILL)
