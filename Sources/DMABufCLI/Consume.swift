@@ -57,6 +57,7 @@ struct Consume: ParsableCommand {
         do {
             var consumer = try BufferPoolConsumer(channel: try DMABufChannel.connect(to: FilePath(socket)))
             count = consumer.count
+            printError("dmabuf consume: connected to \(socket), \(count) buffers")
             for index in 0..<consumer.count {
                 mappings.append(try consumer.withBuffer(at: index) { buffer in KeptMapping(try buffer.map()) })
             }

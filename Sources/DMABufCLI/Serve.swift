@@ -67,6 +67,7 @@ struct Serve: ParsableCommand {
                 mappings.append(KeptMapping(try buffer.map()))
                 return buffer
             }
+            printError("dmabuf serve: a consumer has the \(count) buffers")
             start = clock.now
             for frame in 0..<frames {
                 let index = try producer.acquire()

@@ -176,7 +176,12 @@ extension DeviceTests {
                 }
                 let sync = try producer.withBuffer(at: index) { try $0.exportSyncFile(.read) }
                 try producer.submit(index: index, bytesUsed: size, fence: sync)
-                usleep(timesOut ? 1_000_000 : 300_000)
+                if timesOut {
+                    // Until the consumer gives up on the fence and exits.
+                    #expect(throws: DMABufError.self) { _ = try producer.acquire(timeout: .seconds(30)) }
+                } else {
+                    usleep(300_000)
+                }
                 // The "device" writes the frame (vgem memory is coherent; a CPU-access bracket
                 // would itself wait for the fence), then signals.
                 try producer.withBuffer(at: index) { buffer in
@@ -185,8 +190,10 @@ extension DeviceTests {
                     FillPattern(seed: 1).fill(&bytes)
                 }
                 try device.signalFence(fence)
-                if !timesOut { _ = try producer.acquire() }
-                try producer.finish()
+                if !timesOut {
+                    _ = try producer.acquire()
+                    try producer.finish()
+                }
             }
             #expect(status == (timesOut ? 3 : 0), "the consumer \(timesOut ? "times out" : "waits")")
         }
@@ -232,11 +239,17 @@ extension DeviceTests {
                 }
                 let index = try producer.acquire()
                 try producer.submit(index: index, bytesUsed: size, fence: try timeline.makeFence(at: 1))
-                usleep(timesOut ? 1_000_000 : 300_000)
+                if timesOut {
+                    #expect(throws: DMABufError.self) { _ = try producer.acquire(timeout: .seconds(30)) }
+                } else {
+                    usleep(300_000)
+                }
                 try producer.withBuffer(at: index) { try fillBuffer($0, with: FillPattern(seed: 1)) }
                 try timeline.advance(by: 1)
-                if !timesOut { _ = try producer.acquire() }
-                try producer.finish()
+                if !timesOut {
+                    _ = try producer.acquire()
+                    try producer.finish()
+                }
             }
             #expect(status == (timesOut ? 3 : 0), "the consumer \(timesOut ? "times out" : "waits")")
         }
@@ -304,7 +317,10 @@ extension DeviceTests {
             try Self.waitForSocket(socket)
             var consume = try HelperProcess(
                 executable: dmabuf, ["consume", "--socket", socket, "--verify"], outputPath: socket + ".consume")
-            usleep(500_000)
+            // Both sides past the registration, then one dies.
+            for _ in 0..<3000 where !Self.output(socket + ".consume").contains("connected") { usleep(10_000) }
+            try #require(Self.output(socket + ".consume").contains("dmabuf consume: connected to"))
+            usleep(200_000)
             if victim == "serve" {
                 serve.kill()
                 #expect(serve.wait() == 128 + SIGKILL)
