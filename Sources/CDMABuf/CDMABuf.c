@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -106,6 +107,7 @@ int CDMABuf_accept4(int socket, int flags)
 	return accept4(socket, NULL, NULL, flags);
 }
 
+short CDMABuf_POLLRDHUP(void) { return POLLRDHUP; }
 int CDMABuf_MSG_CMSG_CLOEXEC(void) { return MSG_CMSG_CLOEXEC; }
 int CDMABuf_MSG_NOSIGNAL(void) { return MSG_NOSIGNAL; }
 int CDMABuf_MSG_DONTWAIT(void) { return MSG_DONTWAIT; }

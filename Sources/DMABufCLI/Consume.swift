@@ -52,6 +52,7 @@ struct Consume: ParsableCommand {
         var start: ContinuousClock.Instant?
         var frames = 0
         var frameBytes = 0
+        var checking = Duration.zero
         var mappings: [KeptMapping] = []
         let count: Int
         do {
@@ -68,6 +69,8 @@ struct Consume: ParsableCommand {
                 }
                 let (sequence, used) = (frame.sequence, frame.bytesUsed)
                 if verify {
+                    let checkStart = clock.now
+                    defer { checking += clock.now - checkStart }
                     let mismatch = try mappings[frame.index].mapping.withCPUAccess(.read) { bytes in
                         FillPattern(seed: sequence + 1).firstMismatch(in: bytes.extracting(0..<used))
                     }
@@ -96,7 +99,8 @@ struct Consume: ParsableCommand {
             }
         }
         let report = SharingReport(
-            frames: frames, frameBytes: frameBytes, buffers: count, elapsed: elapsed, copyElapsed: copy)
+            frames: frames, frameBytes: frameBytes, buffers: count, elapsed: elapsed, patternWork: checking,
+            patternWorkName: "checking", copyElapsed: copy)
         return (verify ? ["verified      every byte of every frame"] : []) + report.lines
     }
 }

@@ -60,6 +60,7 @@ struct Serve: ParsableCommand {
         let clock = ContinuousClock()
         var start = clock.now
         var produced = 0
+        var filling = Duration.zero
         do {
             var producer = try BufferPoolProducer(channel: try listener.accept(), count: count) {
                 _ throws(DMABufError) in
@@ -72,7 +73,9 @@ struct Serve: ParsableCommand {
             for frame in 0..<frames {
                 let index = try producer.acquire()
                 let pattern = FillPattern(seed: UInt64(frame) + 1)
+                let fillStart = clock.now
                 try mappings[index].mapping.withCPUAccess(.write) { bytes in pattern.fill(&bytes) }
+                filling += clock.now - fillStart
                 try producer.submit(index: index, bytesUsed: source.size)
                 produced += 1
             }
@@ -91,7 +94,8 @@ struct Serve: ParsableCommand {
             try bytes.withUnsafeBytes { try SharingReport.measureSocketCopy(of: $0, count: frames) }
         }
         let report = SharingReport(
-            frames: frames, frameBytes: source.size, buffers: count, elapsed: elapsed, copyElapsed: copy)
+            frames: frames, frameBytes: source.size, buffers: count, elapsed: elapsed, patternWork: filling,
+            patternWorkName: "filling", copyElapsed: copy)
         return ["source        \(allocator.source)"] + report.lines
     }
 }

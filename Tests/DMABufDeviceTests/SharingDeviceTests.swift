@@ -268,7 +268,7 @@ struct TestFailure: Error, CustomStringConvertible {
 extension DeviceTests {
     /// `dmabuf serve` and `dmabuf consume` as the installed-style binary runs them, two processes.
     @Suite(.exporterDevice) struct ServeAndConsume {
-        static func socketPath() -> String { "/tmp/dmabuf-serve-\(getpid())-\(UInt32.random(in: 0...UInt32.max))" }
+        static func socketPath() -> String { "/dev/shm/dmabuf-serve-\(getpid())-\(UInt32.random(in: 0...UInt32.max))" }
 
         static func waitForSocket(_ path: String) throws {
             for _ in 0..<1000 where !TestEnvironment.exists(path) { usleep(10_000) }

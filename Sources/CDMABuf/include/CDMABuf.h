@@ -82,6 +82,8 @@ long CDMABuf_receive_with_fds(int socket, void *bytes, size_t length, void *cont
 			      int flags);
 /** accept4(2) without the peer's address. */
 int CDMABuf_accept4(int socket, int flags);
+/** POLLRDHUP: the peer shut down its writing half (or closed). */
+short CDMABuf_POLLRDHUP(void);
 int CDMABuf_MSG_CMSG_CLOEXEC(void);
 int CDMABuf_MSG_NOSIGNAL(void);
 int CDMABuf_MSG_DONTWAIT(void);

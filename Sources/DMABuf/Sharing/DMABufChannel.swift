@@ -238,7 +238,9 @@ public struct DMABufChannel: ~Copyable, Sendable {
         }
         var descriptors = ReceivedDescriptors(packet.descriptors)  // closes them all unless kept
         let count = packet.descriptors.count
-        if packet.byteCount == 0 && count == 0 && !packet.truncated {
+        // recvmsg returns 0 both at the end and for an empty packet: the end is where the
+        // socket also reports a hang-up.
+        if packet.byteCount == 0 && count == 0 && !packet.truncated && peerHungUp() {
             throw DMABufError(
                 .disconnected, operation: operation, target: target,
                 hint: "The peer closed its end of the channel or died (end of file)")
@@ -270,6 +272,12 @@ public struct DMABufChannel: ~Copyable, Sendable {
             }
         }
         return Received(message: message, descriptors: descriptors.keep())
+    }
+
+    private borrowing func peerHungUp() -> Bool {
+        let hangUp = Int16(POLLHUP) | CDMABuf_POLLRDHUP()
+        guard case .success(let events) = Sys.poll(owned.rawValue, events: hangUp, timeout: .zero) else { return true }
+        return events & hangUp != 0
     }
 
     private borrowing func verifyBuffer(
