@@ -311,8 +311,10 @@ extension DeviceTests {
             let socket = Self.socketPath()
             var serve = try HelperProcess(
                 executable: dmabuf,
-                ["serve", "--socket", socket, "--from", "exporter", "--size", "1M", "--count", "2",
-                 "--frames", "1000000"],
+                [
+                    "serve", "--socket", socket, "--from", "exporter", "--size", "1M", "--count", "2",
+                    "--frames", "1000000",
+                ],
                 outputPath: socket + ".serve")
             try Self.waitForSocket(socket)
             var consume = try HelperProcess(

@@ -84,7 +84,7 @@ func produce(_ arguments: ArraySlice<String>) throws(DMABufError) -> Never {
             try producer.submit(index: index, bytesUsed: size)
             dieIf("submitted", dieAt)
         }
-    } catch where error.code == .disconnected {
+    } catch  where error.code == .disconnected {
         fail(producer.freeCount == producer.count ? 4 : 5, "\(error)")
     }
     try producer.finish()
@@ -137,7 +137,7 @@ func consume(_ arguments: ArraySlice<String>) throws(DMABufError) -> Never {
             try consumer.release(frame)
             dieIf("released", dieAt)
         }
-    } catch where error.code == .disconnected {
+    } catch  where error.code == .disconnected {
         fail(4, "\(error)")
     }
     try consumer.finish()

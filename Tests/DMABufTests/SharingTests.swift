@@ -24,12 +24,13 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
         try expectNoLeaks {
             let pair = try memfdChannelPair()
             let sender = pair.first
-        let receiver = pair.second
+            let receiver = pair.second
             let first = try memfdBuffer(size: 8192)
             let second = try memfdBuffer(size: 4096)
             let message = DMABufChannelMessage(
                 .data, sequence: 42, length: 4096, index: 7, name: "frame ✓", metadata: [1, 2, 3])
-            try sender.send(message, descriptors: [first.withUnsafeDescriptor { $0 }, second.withUnsafeDescriptor { $0 }])
+            try sender.send(
+                message, descriptors: [first.withUnsafeDescriptor { $0 }, second.withUnsafeDescriptor { $0 }])
             var received = try receiver.receive()
             #expect(received.message == message)
             #expect(received.bufferCount == 2)
@@ -235,7 +236,9 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
                 do {
                     for frame in 0..<Self.frames {
                         let index = try producer.acquire()
-                        try producer.withBuffer(at: index) { try fillBuffer($0, with: FillPattern(seed: UInt64(frame) + 1)) }
+                        try producer.withBuffer(at: index) {
+                            try fillBuffer($0, with: FillPattern(seed: UInt64(frame) + 1))
+                        }
                         try producer.submit(index: index, bytesUsed: 4096)
                     }
                     // The consumer holds frames or is dead: wait for what comes.
@@ -283,7 +286,8 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
     @Test func framesStayValidAfterTheProducerDies() throws {
         let pair = try memfdChannelPair()
         var child = try HelperProcess(
-            ["pool-producer", "memfd", "8192", "2", "1", "submitted"], descriptor: pair.second.withUnsafeDescriptor { $0 })
+            ["pool-producer", "memfd", "8192", "2", "1", "submitted"],
+            descriptor: pair.second.withUnsafeDescriptor { $0 })
         let channel = pair.first
         try? pair.second.close()  // the child has its own
         var consumer = try BufferPoolConsumer(channel: channel)

@@ -22,8 +22,10 @@ public struct SoftwareSyncTimeline: ~Copyable, Sendable {
     public init(path: FilePath = SoftwareSyncTimeline.defaultPath) throws(DMABufError) {
         let descriptor = try Sys.open(path, O_RDWR).get(
             "open", on: path.string,
-            hint: { $0 == .noSuchFileOrDirectory
-                ? "The kernel has no sw_sync (CONFIG_SW_SYNC), or debugfs is not mounted at /sys/kernel/debug" : nil })
+            hint: {
+                $0 == .noSuchFileOrDirectory
+                    ? "The kernel has no sw_sync (CONFIG_SW_SYNC), or debugfs is not mounted at /sys/kernel/debug" : nil
+            })
         self.owned = OwnedDescriptor(descriptor)
         self.path = path
     }
@@ -57,4 +59,3 @@ public struct SoftwareSyncTimeline: ~Copyable, Sendable {
         try owned.close().get("close", on: path.string)
     }
 }
-

@@ -159,7 +159,7 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
         // The buffer fd went over once, at registration; only a fence travels with a frame.
         do {
             try channel.send(message, descriptors: descriptors)
-        } catch where error.code == .disconnected {
+        } catch  where error.code == .disconnected {
             consumerLeft()
             throw error
         }
@@ -183,7 +183,7 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
                 while try channel.waitForMessage(timeout: clock.now.duration(to: deadline)) {
                     _ = try channel.receiveIfAvailable()  // releases, now moot
                 }
-            } catch where error.code == .disconnected {
+            } catch  where error.code == .disconnected {
                 // The consumer has closed: done.
             }
         }
@@ -203,7 +203,7 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
                 guard let received = try channel.receiveIfAvailable() else { return false }
                 message = received.message
             }
-        } catch where error.code == .disconnected {
+        } catch  where error.code == .disconnected {
             consumerLeft()
             throw error
         }
@@ -301,7 +301,8 @@ public struct BufferPoolConsumer: ~Copyable, Sendable {
             guard buffer.size >= message.length else {
                 throw DMABufError(
                     .malformedInput, operation: "buffer pool: receive registration",
-                    hint: "Buffer \(message.index) has \(buffer.size) bytes, fewer than the \(message.length) registered")
+                    hint:
+                        "Buffer \(message.index) has \(buffer.size) bytes, fewer than the \(message.length) registered")
             }
             slots.append(PoolSlot(buffer))
         }
@@ -345,7 +346,7 @@ public struct BufferPoolConsumer: ~Copyable, Sendable {
         let received: DMABufChannel.Received
         do {
             received = try channel.receive()
-        } catch where error.code == .disconnected {
+        } catch  where error.code == .disconnected {
             isProducerConnected = false
             throw error
         }
@@ -393,7 +394,7 @@ public struct BufferPoolConsumer: ~Copyable, Sendable {
         if isProducerConnected {
             do {
                 try channel.send(DMABufChannelMessage(.goodbye))
-            } catch where error.code == .disconnected {
+            } catch  where error.code == .disconnected {
             }
         }
         try channel.close()
