@@ -282,7 +282,8 @@ public struct V4L2Device: ~Copyable, Sendable {
         guard let control = all.first(where: { key($0.name) == key(name) }) else {
             throw DMABufError(
                 .invalidArgument, operation: "find control \(name.debugDescription)", target: path,
-                hint: "The device has no such control; it has " + all.map(\.name).joined(separator: ", "))
+                hint: "The device has no such control; it has " + all.prefix(12).map { "\"\($0.name)\"" }
+                    .joined(separator: ", ") + (all.count > 12 ? " and \(all.count - 12) more" : ""))
         }
         return control
     }

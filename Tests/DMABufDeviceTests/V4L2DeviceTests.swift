@@ -135,10 +135,16 @@ struct V4L2DeviceTests {
         for source in [DMABufSource.exporter, .heapSystem, .udmabuf] {
             try withSource(source) { allocator in
                 if source == .udmabuf, TestKernel.current == .debug {
-                    // 6.1's udmabuf has no vmap, and vivid's vb2-vmalloc needs one to import.
-                    expectError(.invalidArgument, .anyKernel, "udmabuf into vivid on 6.1") {
+                    // 6.1's udmabuf has no vmap, and vivid's vb2-vmalloc needs one to import: QBUF
+                    // fails (EFAULT). The buffers stay at most 64 KiB (320x180 GREY), because 6.1's
+                    // udmabuf maps longer segments for SYNC past its device's limit, which
+                    // DMA_API_DEBUG reports as a WARNING (see the README's conformance notes).
+                    try vivid.setFormat(width: 320, height: 180, pixelFormat: V4L2PixelFormat(name: "GREY")!)
+                    defer { _ = try? vivid.setFormat(width: 640, height: 360, pixelFormat: .yuyv) }
+                    let error = expectError(.invalidArgument, .kernel(.badAddress), "udmabuf into vivid on 6.1") {
                         try vivid.importingStream(count: 2, from: allocator).start()
                     }
+                    #expect(error?.hint?.contains("vmap") == true, "\(String(describing: error))")
                     return
                 }
                 var inodes: Set<UInt64> = []
@@ -271,11 +277,12 @@ struct V4L2DeviceTests {
         try streaming.start()
         let other = try requireVivid()
         expectError(.busy, .kernel(.resourceBusy), "another file streams") { try other.exportingStream(count: 2) }
-        let error = try #require(
-            expectError(.busy, .kernel(.resourceBusy), "the CLI, busy") {
-                try Capture.parse(["--frames", "1", "--into", "mmap"]).capture()
-            })
-        #expect(error.description.contains("streaming"), "\(error)")
+        do {
+            _ = try Capture.parse(["--frames", "1", "--into", "mmap"]).capture()
+            Issue.record("the CLI captured from a device another file streams from")
+        } catch let error as CommandError {
+            #expect(error.error.code == .busy && error.description.contains("streaming"), "\(error)")
+        }
         try streaming.stop()
         // Stopped: the next open finds it free.
         #expect(try other.exportingStream(count: 2).bufferCount >= 2)
