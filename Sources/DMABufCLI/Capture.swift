@@ -102,6 +102,9 @@ struct Capture: ParsableCommand {
         /// The inode of the buffer behind each frame.
         var inodes: [UInt64] = []
         var framesPerSecond: Double = 0
+        /// Page faults this process took while it captured (getrusage): none are needed, since
+        /// nothing in user space touches a frame's bytes.
+        var pageFaults = 0
         var lines: [String] = []
     }
 
@@ -159,6 +162,7 @@ struct Capture: ParsableCommand {
         var report = Report(format: chosen, memory: memory)
 
         try stream.start()
+        let faultsBefore = Self.pageFaults()
         let started = ContinuousClock.now
         var last: V4L2Frame?
         for _ in 0..<frames {
@@ -172,9 +176,10 @@ struct Capture: ParsableCommand {
             last = consume frame
         }
         let elapsed = ContinuousClock.now - started
+        report.pageFaults = Self.pageFaults() - faultsBefore
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         report.framesPerSecond = seconds > 0 ? Double(frames) / seconds : 0
-        lines.append("rate      \(frames) frames in \(Self.format(seconds, digits: 3)) s: \(Self.format(report.framesPerSecond, digits: 1)) frames/s")
+        lines.append("rate      \(frames) frames in \(Self.format(seconds, digits: 3)) s: \(Self.format(report.framesPerSecond, digits: 1)) frames/s, \(report.pageFaults) page faults in this process")
         if let frame = last.take() {
             if let save {
                 try frame.withBuffer { buffer throws(DMABufError) in try Self.savePNG(buffer, bytesUsed: frame.bytesUsed, format: chosen, to: save) }
@@ -229,6 +234,13 @@ struct Capture: ParsableCommand {
                 .other, operation: "png_image_write_to_file", target: path,
                 hint: "libpng: " + (message.isEmpty ? "failed" : message))
         }
+    }
+
+    /// Minor and major page faults of this process so far.
+    static func pageFaults() -> Int {
+        var usage = rusage()
+        guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else { return 0 }
+        return usage.ru_minflt + usage.ru_majflt
     }
 
     static func format(_ value: Double, digits: Int) -> String {
