@@ -74,12 +74,15 @@ struct Capture: ParsableCommand {
         }
         if into != "mmap", into != "auto", into != "heap", DMABufSource(name: into) == nil {
             throw ValidationError(
-                "--into takes mmap, auto, heap or a source (\(DMABufSource.allCases.map(\.name).joined(separator: ", "))), not \(into)")
+                "--into takes mmap, auto, heap or a source (\(DMABufSource.allCases.map(\.name).joined(separator: ", "))), not \(into)"
+            )
         }
         for control in controls where Self.parseControl(control) == nil {
             throw ValidationError("--control takes name=value with an integer value, not \(control)")
         }
-        if let save, !save.hasSuffix(".png") { throw ValidationError("--save writes a PNG: give a name ending in .png") }
+        if let save, !save.hasSuffix(".png") {
+            throw ValidationError("--save writes a PNG: give a name ending in .png")
+        }
     }
 
     static func parseControl(_ text: String) -> (name: String, value: Int32)? {
@@ -179,10 +182,14 @@ struct Capture: ParsableCommand {
         report.pageFaults = Self.pageFaults() - faultsBefore
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         report.framesPerSecond = seconds > 0 ? Double(frames) / seconds : 0
-        lines.append("rate      \(frames) frames in \(Self.format(seconds, digits: 3)) s: \(Self.format(report.framesPerSecond, digits: 1)) frames/s, \(report.pageFaults) page faults in this process")
+        lines.append(
+            "rate      \(frames) frames in \(Self.format(seconds, digits: 3)) s: \(Self.format(report.framesPerSecond, digits: 1)) frames/s, \(report.pageFaults) page faults in this process"
+        )
         if let frame = last.take() {
             if let save {
-                try frame.withBuffer { buffer throws(DMABufError) in try Self.savePNG(buffer, bytesUsed: frame.bytesUsed, format: chosen, to: save) }
+                try frame.withBuffer { buffer throws(DMABufError) in
+                    try Self.savePNG(buffer, bytesUsed: frame.bytesUsed, format: chosen, to: save)
+                }
                 lines.append("saved     \(save) (\(chosen.width)x\(chosen.height) PNG, RGB)")
             }
             try stream.requeue(frame)

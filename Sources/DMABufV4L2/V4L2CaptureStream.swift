@@ -124,7 +124,9 @@ public struct V4L2CaptureStream: ~Copyable, Sendable {
     }
 
     /// Calls `body` with buffer `index` (0 to ``bufferCount`` - 1).
-    public func withBuffer<R: ~Copyable, E: Error>(_ index: Int, _ body: (borrowing DMABuffer) throws(E) -> R) throws(E) -> R {
+    public func withBuffer<R: ~Copyable, E: Error>(_ index: Int, _ body: (borrowing DMABuffer) throws(E) -> R) throws(E)
+        -> R
+    {
         try queue.withBuffer(index, body)
     }
 
@@ -460,7 +462,12 @@ final class CaptureQueue: @unchecked Sendable {
             nonisolated(unsafe) let timer = DispatchSource.makeTimerSource(queue: events)
             let finished = Mutex(false)
             let finish: @Sendable (Int16) -> Void = { result in
-                guard finished.withLock({ done in defer { done = true }; return !done }) else { return }
+                guard
+                    finished.withLock({ done in
+                        defer { done = true }
+                        return !done
+                    })
+                else { return }
                 source.cancel()
                 timer.cancel()
                 continuation.resume(returning: result)

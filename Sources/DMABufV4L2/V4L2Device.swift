@@ -144,7 +144,8 @@ public struct V4L2Device: ~Copyable, Sendable {
             throw DMABufError(
                 .unsupported, operation: operation, target: path,
                 hint: "It is not a streaming video capture device (driver \(caps.driver), "
-                    + (caps.canOutput ? "a video output node" : "capabilities 0x\(String(caps.deviceCapabilities, radix: 16))")
+                    + (caps.canOutput
+                        ? "a video output node" : "capabilities 0x\(String(caps.deviceCapabilities, radix: 16))")
                     + "); pick a capture node, such as V4L2Device.open(driver:) finds")
         }
     }
@@ -170,7 +171,8 @@ public struct V4L2Device: ~Copyable, Sendable {
             switch Sys.ioctl(descriptor, CDMABuf_VIDIOC_ENUM_FMT(), &description) {
             case .success: break
             case .failure(.invalidArgument): return found  // past the last one
-            case .failure(let errno): throw DMABufError(errno: errno, operation: "VIDIOC_ENUM_FMT \(index)", target: path)
+            case .failure(let errno):
+                throw DMABufError(errno: errno, operation: "VIDIOC_ENUM_FMT \(index)", target: path)
             }
             found.append(
                 FormatDescription(
@@ -209,7 +211,8 @@ public struct V4L2Device: ~Copyable, Sendable {
         for (name, value) in [("width", width), ("height", height)] {
             if let value, !(1...65535).contains(value) {
                 throw DMABufError(
-                    .invalidArgument, operation: operation, target: path, hint: "The \(name) \(value) is not 1 to 65535")
+                    .invalidArgument, operation: operation, target: path, hint: "The \(name) \(value) is not 1 to 65535"
+                )
             }
         }
         if let width { format.fmt.pix.width = UInt32(width) }
@@ -226,7 +229,8 @@ public struct V4L2Device: ~Copyable, Sendable {
             let offered = (try? formats().map(\.pixelFormat.description).joined(separator: ", ")) ?? "?"
             throw DMABufError(
                 .unsupported, operation: "\(operation) \(pixelFormat)", target: path,
-                hint: "The device does not capture \(pixelFormat) (it chose \(chosen.pixelFormat)); it offers \(offered)")
+                hint:
+                    "The device does not capture \(pixelFormat) (it chose \(chosen.pixelFormat)); it offers \(offered)")
         }
         return chosen
     }
@@ -282,7 +286,8 @@ public struct V4L2Device: ~Copyable, Sendable {
         guard let control = all.first(where: { key($0.name) == key(name) }) else {
             throw DMABufError(
                 .invalidArgument, operation: "find control \(name.debugDescription)", target: path,
-                hint: "The device has no such control; it has " + all.prefix(12).map { "\"\($0.name)\"" }
+                hint: "The device has no such control; it has "
+                    + all.prefix(12).map { "\"\($0.name)\"" }
                     .joined(separator: ", ") + (all.count > 12 ? " and \(all.count - 12) more" : ""))
         }
         return control

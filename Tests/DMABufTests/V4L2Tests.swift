@@ -29,8 +29,10 @@ import Testing
         #expect(Capture.parseControl("osd_text_mode=2")! == ("osd_text_mode", 2))
         #expect(Capture.parseControl("a=b=-3")! == ("a=b", -3))
         for bad in ["=2", "x", "x=", "x=2.5", "x=99999999999"] { #expect(Capture.parseControl(bad) == nil) }
-        for bad in [["--format", "YUV"], ["--size", "640"], ["--into", "floppy"], ["--frames", "0"],
-                    ["--control", "x"], ["--save", "frame.jpg"], ["--timeout", "0"]] {
+        for bad in [
+            ["--format", "YUV"], ["--size", "640"], ["--into", "floppy"], ["--frames", "0"],
+            ["--control", "x"], ["--save", "frame.jpg"], ["--timeout", "0"],
+        ] {
             #expect(throws: (any Error).self, "\(bad)") { try Capture.parse(bad) }
         }
         _ = try Capture.parse(["--format", "RGB24", "--size", "320x180", "--into", "heap", "--save", "f.png"])
@@ -66,14 +68,17 @@ import Testing
         }
         #expect(rgb == [0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 255, 255])
         let rows: [UInt8] = [1, 2, 3, 4, 5, 6, 0, 0, 7, 8, 9, 10, 11, 12, 0, 0]
-        #expect(rows.withUnsafeBytes {
-            V4L2Image.rgb24(from: $0, format: .rgb24, width: 2, height: 2, bytesPerLine: 8)
-        } == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+        #expect(
+            rows.withUnsafeBytes {
+                V4L2Image.rgb24(from: $0, format: .rgb24, width: 2, height: 2, bytesPerLine: 8)
+            } == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
         bytes.withUnsafeBytes { raw in
             #expect(V4L2Image.rgb24(from: raw, format: .yuyv, width: 3, height: 1, bytesPerLine: 8) == nil)  // odd
             #expect(V4L2Image.rgb24(from: raw, format: .yuyv, width: 4, height: 1, bytesPerLine: 4) == nil)  // stride
             #expect(V4L2Image.rgb24(from: raw, format: .yuyv, width: 2, height: 3, bytesPerLine: 8) == nil)  // short
-            #expect(V4L2Image.rgb24(from: raw, format: V4L2PixelFormat(name: "NV12")!, width: 2, height: 1, bytesPerLine: 8) == nil)
+            #expect(
+                V4L2Image.rgb24(from: raw, format: V4L2PixelFormat(name: "NV12")!, width: 2, height: 1, bytesPerLine: 8)
+                    == nil)
             #expect(V4L2Image.rgb24(from: raw, format: .yuyv, width: 0, height: 1, bytesPerLine: 8) == nil)
         }
     }
