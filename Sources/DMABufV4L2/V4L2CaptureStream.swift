@@ -7,7 +7,7 @@ import SystemPackage
 
 extension V4L2Device {
     /// A capture stream over the device's own buffers: VIDIOC_REQBUFS with V4L2_MEMORY_MMAP, then
-    /// every buffer exported as a ``DMABuffer`` (VIDIOC_EXPBUF). The frames are in the driver's
+    /// every buffer exported as a `DMABuffer` (VIDIOC_EXPBUF). The frames are in the driver's
     /// memory; each frame's buffer is a dma-buf other devices and processes can import.
     ///
     /// - Parameter count: buffers to ask for; the driver may give more (it never gives fewer than it needs).
@@ -91,7 +91,7 @@ extension V4L2Device {
 /// ``nextFrame(timeout:)`` and ``frames(timeout:)`` from async code); give each one back with
 /// ``requeue(_:)``. ``stop()``, or the stream going away, turns streaming off (VIDIOC_STREAMOFF)
 /// and frees the device's buffers (VIDIOC_REQBUFS with count 0), so the next open finds the
-/// device free. Buffers whose fds someone still holds (a ``DMABuffer/duplicate()``) stay valid.
+/// device free. Buffers whose fds someone still holds (a `DMABuffer.duplicate()`) stay valid.
 public struct V4L2CaptureStream: ~Copyable, Sendable {
     let queue: CaptureQueue
 
@@ -237,7 +237,7 @@ public struct V4L2Frame: ~Copyable, Sendable {
         public var timestamp: Duration
     }
 
-    /// Calls `body` with the frame's buffer: the stream's dma-buf, which ``DMABuffer/duplicate()``
+    /// Calls `body` with the frame's buffer: the stream's dma-buf, which `DMABuffer.duplicate()`
     /// can keep beyond the stream.
     public func withBuffer<R: ~Copyable, E: Error>(_ body: (borrowing DMABuffer) throws(E) -> R) throws(E) -> R {
         try queue.withBuffer(index, body)

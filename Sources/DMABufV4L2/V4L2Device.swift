@@ -195,7 +195,8 @@ public struct V4L2Device: ~Copyable, Sendable {
     /// drivers adjust sizes to what they can do.
     ///
     /// - Parameters:
-    ///   - width, height: pixels; nil keeps the current ones.
+    ///   - width: pixels per row; nil keeps the current width.
+    ///   - height: rows; nil keeps the current height.
     ///   - pixelFormat: nil keeps the current one.
     /// - Throws: `.unsupported` if the driver picked another pixel format than the one asked for
     ///   (it does not offer it; the hint lists the ones it does), `.busy` while buffers are allocated.

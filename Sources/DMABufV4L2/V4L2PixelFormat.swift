@@ -64,6 +64,9 @@ public enum V4L2Image {
     ///
     /// - Parameters:
     ///   - bytes: the frame as the device wrote it.
+    ///   - format: its pixel format: YUYV or RGB24.
+    ///   - width: pixels per row.
+    ///   - height: rows.
     ///   - bytesPerLine: bytes from one row to the next in `bytes` (the format's `bytesperline`).
     /// - Returns: nil for a format other than YUYV and RGB24, an odd width for YUYV, a stride
     ///   too small for the width, or fewer bytes than the frame needs.
