@@ -34,6 +34,7 @@ let package = Package(
         .library(name: "DMABufExporterClient", targets: ["DMABufExporterClient"]),
         .library(name: "DMABufDRM", targets: ["DMABufDRM"]),
         .library(name: "DMABufSources", targets: ["DMABufSources"]),
+        .library(name: "DMABufV4L2", targets: ["DMABufV4L2"]),
         .executable(name: "dmabuf", targets: ["DMABufCLI"]),
     ],
     dependencies: [
@@ -88,12 +89,20 @@ let package = Package(
             path: "Tests/DMABufTestHelper",
             swiftSettings: lifetimes + mocking
         ),
+        // V4L2 capture into and out of dma-bufs: MMAP + EXPBUF, and DMABUF import from any allocator.
+        .target(
+            name: "DMABufV4L2",
+            dependencies: ["DMABuf", "CDMABuf", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: mocking
+        ),
+        // libpng (libpng-dev), for `dmabuf capture --save`: the CLI's alone, no library links it.
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         // The `dmabuf` tool. Not named `dmabuf` itself: that would clash with `DMABuf` on
         // case-insensitive file systems and in module names.
         .executableTarget(
             name: "DMABufCLI",
             dependencies: [
-                "DMABuf", "DMABufExporterClient", "DMABufSources",
+                "DMABuf", "DMABufExporterClient", "DMABufSources", "DMABufV4L2", "CPNG",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -113,7 +122,7 @@ let package = Package(
             name: "DMABufTests",
             dependencies: [
                 "CDMABuf", "CDMABufExporter", "DMABuf", "DMABufExporterClient", "DMABufDRM", "DMABufSources",
-                "DMABufCLI",
+                "DMABufV4L2", "DMABufCLI",
                 "DMABufTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -125,7 +134,7 @@ let package = Package(
             name: "DMABufDeviceTests",
             dependencies: [
                 "CDMABuf", "CDMABufExporter", "DMABuf", "DMABufExporterClient", "DMABufDRM", "DMABufSources",
-                "DMABufCLI",
+                "DMABufV4L2", "DMABufCLI",
                 "DMABufTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

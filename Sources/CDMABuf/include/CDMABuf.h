@@ -16,6 +16,7 @@
 #include <linux/memfd.h>
 #include <linux/sync_file.h>
 #include <linux/udmabuf.h>
+#include <linux/videodev2.h>
 #include <stddef.h>
 #include <sys/vfs.h>
 
@@ -91,6 +92,37 @@ int CDMABuf_MSG_TRUNC(void);
 int CDMABuf_MSG_CTRUNC(void);
 int CDMABuf_SOCK_SEQPACKET(void);
 int CDMABuf_SOCK_CLOEXEC(void);
+/* V4L2: only what dma-buf streaming needs (DMABufV4L2). The structs
+ * (v4l2_capability, v4l2_format, v4l2_buffer, ...) come straight from
+ * <linux/videodev2.h>; its enums' values are returned here as plain numbers. */
+static inline unsigned long CDMABuf_VIDIOC_QUERYCAP(void) { return VIDIOC_QUERYCAP; }
+static inline unsigned long CDMABuf_VIDIOC_ENUM_FMT(void) { return VIDIOC_ENUM_FMT; }
+static inline unsigned long CDMABuf_VIDIOC_G_FMT(void) { return VIDIOC_G_FMT; }
+static inline unsigned long CDMABuf_VIDIOC_S_FMT(void) { return VIDIOC_S_FMT; }
+static inline unsigned long CDMABuf_VIDIOC_REQBUFS(void) { return VIDIOC_REQBUFS; }
+static inline unsigned long CDMABuf_VIDIOC_QUERYBUF(void) { return VIDIOC_QUERYBUF; }
+static inline unsigned long CDMABuf_VIDIOC_QBUF(void) { return VIDIOC_QBUF; }
+static inline unsigned long CDMABuf_VIDIOC_DQBUF(void) { return VIDIOC_DQBUF; }
+static inline unsigned long CDMABuf_VIDIOC_EXPBUF(void) { return VIDIOC_EXPBUF; }
+static inline unsigned long CDMABuf_VIDIOC_STREAMON(void) { return VIDIOC_STREAMON; }
+static inline unsigned long CDMABuf_VIDIOC_STREAMOFF(void) { return VIDIOC_STREAMOFF; }
+static inline unsigned long CDMABuf_VIDIOC_QUERYCTRL(void) { return VIDIOC_QUERYCTRL; }
+static inline unsigned long CDMABuf_VIDIOC_S_CTRL(void) { return VIDIOC_S_CTRL; }
+static inline unsigned long CDMABuf_VIDIOC_G_CTRL(void) { return VIDIOC_G_CTRL; }
+static inline unsigned int CDMABuf_V4L2_CAP_VIDEO_CAPTURE(void) { return V4L2_CAP_VIDEO_CAPTURE; }
+static inline unsigned int CDMABuf_V4L2_CAP_VIDEO_OUTPUT(void) { return V4L2_CAP_VIDEO_OUTPUT; }
+static inline unsigned int CDMABuf_V4L2_CAP_STREAMING(void) { return V4L2_CAP_STREAMING; }
+static inline unsigned int CDMABuf_V4L2_CAP_DEVICE_CAPS(void) { return V4L2_CAP_DEVICE_CAPS; }
+static inline unsigned int CDMABuf_V4L2_BUF_TYPE_VIDEO_CAPTURE(void) { return V4L2_BUF_TYPE_VIDEO_CAPTURE; }
+static inline unsigned int CDMABuf_V4L2_MEMORY_MMAP(void) { return V4L2_MEMORY_MMAP; }
+static inline unsigned int CDMABuf_V4L2_MEMORY_DMABUF(void) { return V4L2_MEMORY_DMABUF; }
+static inline unsigned int CDMABuf_V4L2_FIELD_NONE(void) { return V4L2_FIELD_NONE; }
+static inline unsigned int CDMABuf_V4L2_BUF_FLAG_ERROR(void) { return V4L2_BUF_FLAG_ERROR; }
+static inline unsigned int CDMABuf_V4L2_CTRL_FLAG_NEXT_CTRL(void) { return V4L2_CTRL_FLAG_NEXT_CTRL; }
+static inline unsigned int CDMABuf_V4L2_CTRL_FLAG_DISABLED(void) { return V4L2_CTRL_FLAG_DISABLED; }
+static inline unsigned int CDMABuf_V4L2_CTRL_TYPE_CTRL_CLASS(void) { return V4L2_CTRL_TYPE_CTRL_CLASS; }
+static inline unsigned int CDMABuf_V4L2_PIX_FMT_YUYV(void) { return V4L2_PIX_FMT_YUYV; }
+static inline unsigned int CDMABuf_V4L2_PIX_FMT_RGB24(void) { return V4L2_PIX_FMT_RGB24; }
 
 /* memfd and its seals (udmabuf wants F_SEAL_SHRINK and refuses the write
  * seals): glibc defines them under _GNU_SOURCE only, so CDMABuf.c returns them. */

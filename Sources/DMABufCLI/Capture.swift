@@ -1,0 +1,264 @@
+import ArgumentParser
+import CPNG
+import DMABuf
+import DMABufSources
+import DMABufV4L2
+import Glibc
+import SystemPackage
+
+/// Captures frames from a V4L2 device into dma-bufs: the device's own, exported (MMAP +
+/// VIDIOC_EXPBUF), or ours from a source, imported (V4L2_MEMORY_DMABUF). Saves the last one as a PNG.
+struct Capture: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Capture video frames from a V4L2 device into dma-bufs, and save one as a PNG.",
+        discussion: """
+            Prints each frame's sequence number, bytes used, buffer and the buffer's inode, then the frame \
+            rate. --into mmap uses the device's own buffers, exported as dma-bufs (VIDIOC_EXPBUF); a source \
+            name has the device write into dma-bufs from that source (V4L2_MEMORY_DMABUF); auto takes the \
+            default source (as `dmabuf alloc --from auto`) and falls back to mmap if none is available.
+            """
+    )
+
+    @Option(help: ArgumentHelp("The video device (default: the first capture node of --driver).", valueName: "path"))
+    var device: String?
+
+    @Option(help: ArgumentHelp("The driver whose capture node to find without --device.", valueName: "name"))
+    var driver = "vivid"
+
+    @Option(
+        help: ArgumentHelp(
+            "The pixel format: YUYV, RGB24 or another four-character code (default: the device's).",
+            valueName: "format"))
+    var format: String?
+
+    @Option(help: ArgumentHelp("The frame size (default: the device's).", valueName: "WxH"))
+    var size: String?
+
+    @Option(help: "Frames to capture.")
+    var frames = 10
+
+    @Option(
+        help: ArgumentHelp(
+            "Whose buffers: mmap, exporter, heap (heap:system), udmabuf, another source of `dmabuf sources`, "
+                + "or auto.", valueName: "buffers"))
+    var into = "auto"
+
+    @Option(help: ArgumentHelp("Buffers to stream with.", valueName: "n"))
+    var buffers = 4
+
+    @Option(
+        name: .customLong("control"),
+        help: ArgumentHelp(
+            "Set a control first, by name (case, spaces and _ ignored); repeatable. For a still vivid "
+                + "picture: --control osd_text_mode=2.", valueName: "name=value"))
+    var controls: [String] = []
+
+    @Option(help: ArgumentHelp("Write the last frame here as a PNG (YUYV and RGB24 only).", valueName: "file.png"))
+    var save: String?
+
+    @Option(help: ArgumentHelp("Seconds to wait for each frame.", valueName: "seconds"))
+    var timeout: Double = 5
+
+    @Option(help: ArgumentHelp("The exporter module's device, for --into exporter.", valueName: "path"))
+    var exporterDevice = "/dev/dmabuf_exporter"
+
+    func validate() throws {
+        if !(1...100_000).contains(frames) { throw ValidationError("--frames takes 1 to 100000") }
+        if !(1...32).contains(buffers) { throw ValidationError("--buffers takes 1 to 32") }
+        if !(timeout > 0 && timeout <= 3600) { throw ValidationError("--timeout takes seconds, above 0, at most 3600") }
+        if let format, V4L2PixelFormat(name: format) == nil {
+            throw ValidationError("--format takes YUYV, RGB24 or a four-character code such as NV12, not \(format)")
+        }
+        if let size, V4L2Format.parseSize(size) == nil {
+            throw ValidationError("--size takes WIDTHxHEIGHT, such as 640x360, not \(size)")
+        }
+        if into != "mmap", into != "auto", into != "heap", DMABufSource(name: into) == nil {
+            throw ValidationError(
+                "--into takes mmap, auto, heap or a source (\(DMABufSource.allCases.map(\.name).joined(separator: ", "))), not \(into)"
+            )
+        }
+        for control in controls where Self.parseControl(control) == nil {
+            throw ValidationError("--control takes name=value with an integer value, not \(control)")
+        }
+        if let save, !save.hasSuffix(".png") {
+            throw ValidationError("--save writes a PNG: give a name ending in .png")
+        }
+    }
+
+    static func parseControl(_ text: String) -> (name: String, value: Int32)? {
+        guard let equals = text.lastIndex(of: "="), equals != text.startIndex,
+            let value = Int32(text[text.index(after: equals)...])
+        else { return nil }
+        return (String(text[..<equals]), value)
+    }
+
+    func run() throws {
+        let report = try capture()
+        print(report.lines.joined(separator: "\n"))
+    }
+
+    /// What `capture` did: the lines `run` prints, and what the tests check.
+    struct Report {
+        var format: V4L2Format
+        var memory: String
+        var frames: [V4L2Frame.Metadata] = []
+        /// The inode of the buffer behind each frame.
+        var inodes: [UInt64] = []
+        var framesPerSecond: Double = 0
+        /// Page faults this process took while it captured (getrusage): none are needed, since
+        /// nothing in user space touches a frame's bytes.
+        var pageFaults = 0
+        var lines: [String] = []
+    }
+
+    func capture() throws -> Report {
+        try withCommandHints { () throws(DMABufError) in try captureFrames() }
+    }
+
+    private func captureFrames() throws(DMABufError) -> Report {
+        let camera: V4L2Device
+        if let device {
+            camera = try V4L2Device(path: FilePath(device))
+        } else {
+            camera = try V4L2Device.open(driver: driver)
+        }
+        var lines: [String] = []
+        for text in controls {
+            let (name, value) = Self.parseControl(text)!
+            let control = try camera.control(named: name)
+            try camera.setControl(control, to: value)
+            lines.append("control   \(control.name) = \(value)")
+        }
+        let size = self.size.flatMap(V4L2Format.parseSize)
+        let chosen =
+            (format != nil || size != nil)
+            ? try camera.setFormat(
+                width: size?.width, height: size?.height, pixelFormat: format.flatMap(V4L2PixelFormat.init(name:)))
+            : try camera.format()
+        if let size, (chosen.width, chosen.height) != size {
+            throw DMABufError(
+                .unsupported, operation: "VIDIOC_S_FMT \(size.width)x\(size.height)", target: camera.path,
+                hint: "The device does not capture that size; it chose \(chosen.width)x\(chosen.height)")
+        }
+        let caps = try camera.capabilities()
+        lines.insert("device    \(camera.path) (\(caps.driver), \(caps.card))", at: 0)
+        lines.append("format    \(chosen)")
+
+        let stream: V4L2CaptureStream
+        let memory: String
+        let source: SourceAllocator?
+        let exporterPath = FilePath(exporterDevice)
+        switch into {
+        case "mmap": source = nil
+        case "auto": source = try? DMABufSource.automatic(exporterPath: exporterPath)
+        case "heap": source = try DMABufSource.heapSystem.open(exporterPath: exporterPath)
+        default: source = try DMABufSource(name: into)!.open(exporterPath: exporterPath)
+        }
+        if let source {
+            stream = try camera.importingStream(count: buffers, from: source)
+            memory = "DMABUF, imported from \(source.source) (\(source.path))"
+        } else {
+            stream = try camera.exportingStream(count: buffers)
+            memory = "MMAP, exported with VIDIOC_EXPBUF" + (into == "auto" ? " (no source available)" : "")
+        }
+        lines.append("buffers   \(stream.bufferCount) x \(ByteCount.describe(stream.format.sizeImage)), \(memory)")
+        var report = Report(format: chosen, memory: memory)
+
+        try stream.start()
+        let faultsBefore = Self.pageFaults()
+        let started = ContinuousClock.now
+        var last: V4L2Frame?
+        for _ in 0..<frames {
+            if let previous = last.take() { try stream.requeue(previous) }
+            let frame = try stream.dequeue(timeout: .milliseconds(Int(timeout * 1000)))
+            let inode = frame.withBuffer { $0.identity.inode }
+            report.frames.append(frame.metadata)
+            report.inodes.append(inode)
+            lines.append(
+                "frame     seq \(frame.sequence)  bytesused \(frame.bytesUsed)  buffer \(frame.index)  inode \(inode)")
+            last = consume frame
+        }
+        let elapsed = ContinuousClock.now - started
+        report.pageFaults = Self.pageFaults() - faultsBefore
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        report.framesPerSecond = seconds > 0 ? Double(frames) / seconds : 0
+        lines.append(
+            "rate      \(frames) frames in \(Self.format(seconds, digits: 3)) s: \(Self.format(report.framesPerSecond, digits: 1)) frames/s, \(report.pageFaults) page faults in this process"
+        )
+        if let frame = last.take() {
+            if let save {
+                try frame.withBuffer { buffer throws(DMABufError) in
+                    try Self.savePNG(buffer, bytesUsed: frame.bytesUsed, format: chosen, to: save)
+                }
+                lines.append("saved     \(save) (\(chosen.width)x\(chosen.height) PNG, RGB)")
+            }
+            try stream.requeue(frame)
+        }
+        try stream.stop()
+        report.lines = lines
+        return report
+    }
+
+    /// Writes the frame in `buffer` as an 8-bit RGB PNG, through libpng's simplified API.
+    static func savePNG(
+        _ buffer: borrowing DMABuffer, bytesUsed: Int, format: V4L2Format, to path: String
+    ) throws(DMABufError) {
+        let operation = "save the frame as PNG"
+        let mapping = try buffer.map()
+        let converted: [UInt8]?
+        do {
+            converted = try mapping.withCPUAccess(.read) { bytes in
+                bytes.withUnsafeBytes { raw in
+                    V4L2Image.rgb24(
+                        from: UnsafeRawBufferPointer(rebasing: raw.prefix(min(bytesUsed, raw.count))),
+                        format: format.pixelFormat, width: format.width, height: format.height,
+                        bytesPerLine: format.bytesPerLine)
+                }
+            }
+        } catch let error as DMABufError {
+            throw error
+        } catch {
+            throw DMABufError(.other, operation: operation, target: path, hint: "\(error)")
+        }
+        guard var pixels = converted else {
+            throw DMABufError(
+                .unsupported, operation: operation, target: path,
+                hint: "Only YUYV and RGB24 frames can be saved (this one is \(format.pixelFormat), "
+                    + "\(bytesUsed) bytes used); capture with --format YUYV or RGB24")
+        }
+        var image = png_image()
+        image.version = CPNG_PNG_IMAGE_VERSION()
+        image.width = UInt32(format.width)
+        image.height = UInt32(format.height)
+        image.format = CPNG_PNG_FORMAT_RGB()
+        let written = pixels.withUnsafeMutableBytes { bytes in
+            png_image_write_to_file(&image, path, 0, bytes.baseAddress, Int32(format.width * 3), nil)
+        }
+        let message = withUnsafeBytes(of: &image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        png_image_free(&image)
+        guard written != 0 else {
+            throw DMABufError(
+                .other, operation: "png_image_write_to_file", target: path,
+                hint: "libpng: " + (message.isEmpty ? "failed" : message))
+        }
+    }
+
+    /// Minor and major page faults of this process so far.
+    static func pageFaults() -> Int {
+        var usage = rusage()
+        guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else { return 0 }
+        return usage.ru_minflt + usage.ru_majflt
+    }
+
+    static func format(_ value: Double, digits: Int) -> String {
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let rounded = (value * scale).rounded() / scale
+        var text = "\(rounded)"
+        if let dot = text.firstIndex(of: ".") {
+            let decimals = text.distance(from: dot, to: text.endIndex) - 1
+            if decimals < digits { text += String(repeating: "0", count: digits - decimals) }
+        }
+        return text
+    }
+}

@@ -1,0 +1,112 @@
+internal import CDMABuf
+
+/// A V4L2 pixel format: its four-character code (`V4L2_PIX_FMT_*`, "YUYV", "RGB3").
+///
+/// ```swift
+/// let yuyv = V4L2PixelFormat(name: "YUYV")      // .yuyv
+/// let rgb = V4L2PixelFormat(name: "RGB24")      // .rgb24, whose code is "RGB3"
+/// ```
+public struct V4L2PixelFormat: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The little-endian four-character code, as in `v4l2_pix_format.pixelformat`.
+    public var rawValue: UInt32
+
+    /// A format from its code.
+    public init(rawValue: UInt32) {
+        self.rawValue = rawValue
+    }
+
+    /// YUV 4:2:2, packed: Y0 U Y1 V, two bytes per pixel (`V4L2_PIX_FMT_YUYV`).
+    public static let yuyv = V4L2PixelFormat(rawValue: CDMABuf_V4L2_PIX_FMT_YUYV())
+    /// 8-bit red, green, blue, three bytes per pixel (`V4L2_PIX_FMT_RGB24`, code "RGB3").
+    public static let rgb24 = V4L2PixelFormat(rawValue: CDMABuf_V4L2_PIX_FMT_RGB24())
+
+    /// A format from its four-character code ("YUYV", "RGB3", "NV12") or one of the names the
+    /// `dmabuf capture` command takes for the common ones ("RGB24"); case-sensitive, as codes
+    /// are. nil for anything else, such as a code that is not four printable ASCII characters.
+    public init?(name: String) {
+        if name == "RGB24" {
+            self = .rgb24
+            return
+        }
+        let bytes = Array(name.utf8)
+        guard bytes.count == 4, bytes.allSatisfy({ (0x20...0x7e).contains($0) }) else { return nil }
+        rawValue = bytes.reversed().reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    /// The four-character code, "YUYV"; bytes outside printable ASCII as `\xNN`.
+    public var fourCC: String {
+        (0..<4).map { shift in
+            let byte = UInt8(truncatingIfNeeded: rawValue >> (8 * shift))
+            return (0x20...0x7e).contains(byte)
+                ? String(UnicodeScalar(byte)) : "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)
+        }.joined()
+    }
+
+    /// The code, and the common name where it differs: "YUYV", "RGB3 (RGB24)".
+    public var description: String { self == .rgb24 ? "\(fourCC) (RGB24)" : fourCC }
+
+    /// Bytes per pixel of the packed formats this library can convert (YUYV 2, RGB24 3); nil for others.
+    public var bytesPerPixel: Int? {
+        switch self {
+        case .yuyv: 2
+        case .rgb24: 3
+        default: nil
+        }
+    }
+}
+
+/// Converting captured frames to 8-bit RGB, for saving them as pictures.
+public enum V4L2Image {
+    /// The pixels of a `width` x `height` frame in `format` as packed 8-bit RGB, three bytes per
+    /// pixel, rows without padding. YUYV is converted with the BT.601 limited-range integer
+    /// formulas (Y 16...235 is black to white; U and V are centred on 128); RGB24 is copied row
+    /// by row as it is.
+    ///
+    /// - Parameters:
+    ///   - bytes: the frame as the device wrote it.
+    ///   - format: its pixel format: YUYV or RGB24.
+    ///   - width: pixels per row.
+    ///   - height: rows.
+    ///   - bytesPerLine: bytes from one row to the next in `bytes` (the format's `bytesperline`).
+    /// - Returns: nil for a format other than YUYV and RGB24, an odd width for YUYV, a stride
+    ///   too small for the width, or fewer bytes than the frame needs.
+    public static func rgb24(
+        from bytes: UnsafeRawBufferPointer, format: V4L2PixelFormat, width: Int, height: Int, bytesPerLine: Int
+    ) -> [UInt8]? {
+        guard let bytesPerPixel = format.bytesPerPixel, width > 0, height > 0,
+            bytesPerLine >= width * bytesPerPixel, bytes.count >= (height - 1) * bytesPerLine + width * bytesPerPixel
+        else { return nil }
+        if format == .yuyv, width % 2 != 0 { return nil }
+        var rgb = [UInt8](repeating: 0, count: width * height * 3)
+        rgb.withUnsafeMutableBufferPointer { out in
+            for row in 0..<height {
+                let line = bytes.baseAddress! + row * bytesPerLine
+                let target = out.baseAddress! + row * width * 3
+                if format == .rgb24 {
+                    target.update(from: line.assumingMemoryBound(to: UInt8.self), count: width * 3)
+                    continue
+                }
+                for pair in 0..<(width / 2) {
+                    let yuyv = line + pair * 4
+                    let u = Int(yuyv.load(fromByteOffset: 1, as: UInt8.self))
+                    let v = Int(yuyv.load(fromByteOffset: 3, as: UInt8.self))
+                    for half in 0..<2 {
+                        let y = Int(yuyv.load(fromByteOffset: half * 2, as: UInt8.self))
+                        let pixel = target + (pair * 2 + half) * 3
+                        (pixel[0], pixel[1], pixel[2]) = color(y: y, u: u, v: v)
+                    }
+                }
+            }
+        }
+        return rgb
+    }
+
+    /// One pixel, BT.601 limited range, in integers (as in the V4L2 documentation's examples).
+    static func color(y: Int, u: Int, v: Int) -> (UInt8, UInt8, UInt8) {
+        let c = 298 * (y - 16) + 128
+        let d = u - 128
+        let e = v - 128
+        func clamp(_ value: Int) -> UInt8 { UInt8(min(max(value >> 8, 0), 255)) }
+        return (clamp(c + 409 * e), clamp(c - 100 * d - 208 * e), clamp(c + 516 * d))
+    }
+}
