@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "DMABufExporterClient", targets: ["DMABufExporterClient"]),
         .library(name: "DMABufDRM", targets: ["DMABufDRM"]),
         .library(name: "DMABufSources", targets: ["DMABufSources"]),
+        .library(name: "DMABufInspection", targets: ["DMABufInspection"]),
         .executable(name: "dmabuf", targets: ["DMABufCLI"]),
     ],
     dependencies: [
@@ -60,10 +61,16 @@ let package = Package(
             ],
             swiftSettings: mocking
         ),
+        // System-wide accounting (`dmabuf ls`): every dma-buf, who holds it, per process and exporter.
+        .target(
+            name: "DMABufInspection",
+            dependencies: ["DMABuf", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: mocking
+        ),
         // A child process for the tests: maps a dma-buf fd it inherits, checks and writes a pattern.
         .executableTarget(
             name: "DMABufTestHelper",
-            dependencies: ["DMABuf", .product(name: "SystemPackage", package: "swift-system")],
+            dependencies: ["DMABuf", "DMABufSources", .product(name: "SystemPackage", package: "swift-system")],
             path: "Tests/DMABufTestHelper",
             swiftSettings: lifetimes
         ),
@@ -72,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "DMABufCLI",
             dependencies: [
-                "DMABuf", "DMABufExporterClient", "DMABufSources",
+                "DMABuf", "DMABufExporterClient", "DMABufSources", "DMABufInspection",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -92,7 +99,7 @@ let package = Package(
             name: "DMABufTests",
             dependencies: [
                 "CDMABuf", "CDMABufExporter", "DMABuf", "DMABufExporterClient", "DMABufDRM", "DMABufSources",
-                "DMABufCLI",
+                "DMABufInspection", "DMABufCLI",
                 "DMABufTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -104,7 +111,7 @@ let package = Package(
             name: "DMABufDeviceTests",
             dependencies: [
                 "CDMABuf", "CDMABufExporter", "DMABuf", "DMABufExporterClient", "DMABufDRM", "DMABufSources",
-                "DMABufCLI",
+                "DMABufInspection", "DMABufCLI",
                 "DMABufTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,11 +1,20 @@
-// A child process for the tests (DMABufDeviceTests' conformance suite starts it with posix_spawn):
+// A child process for the tests (DMABufDeviceTests start it with posix_spawn):
 //
 //   DMABufTestHelper FD SEED NEW-SEED
 //
 // takes the dma-buf it inherited as fd FD, maps it, checks that it holds FillPattern(seed: SEED),
 // then fills it with FillPattern(seed: NEW-SEED) for the parent to check. Exit 0 when the pattern
 // matched, 1 when it did not, 2 on a usage or system error.
+//
+//   DMABufTestHelper hold READY-FD SPEC...
+//
+// a holder for `dmabuf ls`: does what each SPEC says, then writes one byte to READY-FD, closes it
+// and waits to be killed. SPEC is `fd:N` (keep inherited fd N open), `map:N` (map all of fd N,
+// then close N: the buffer is held by the mapping only) or `alloc:COUNT:SIZE` (allocate COUNT
+// buffers of SIZE bytes from the default source and keep their fds). Exit 2 on a bad SPEC or a
+// failure.
 import DMABuf
+import DMABufSources
 import Glibc
 import SystemPackage
 
@@ -16,9 +25,58 @@ func fail(_ status: Int32, _ message: String) -> Never {
 }
 
 let arguments = CommandLine.arguments
+
+/// Does `specs` one by one, each mapping kept alive on the stack of the call below it (a mapping
+/// owns its address range and cannot be copied into an array), then signals `ready` and waits.
+func hold(_ specs: ArraySlice<String>, ready: CInt) throws -> Never {
+    guard let spec = specs.first else {
+        var byte: UInt8 = 1
+        guard Glibc.write(ready, &byte, 1) == 1 else { fail(2, "write to the ready fd: \(Errno(rawValue: errno))") }
+        Glibc.close(ready)
+        while true { pause() }
+    }
+    let parts = spec.split(separator: ":").map(String.init)
+    switch (parts.first, parts.count) {
+    case ("fd", 2):
+        guard CInt(parts[1]) != nil else { fail(2, "bad SPEC \(spec)") }
+        try hold(specs.dropFirst(), ready: ready)
+    case ("map", 2):
+        guard let fd = CInt(parts[1]) else { fail(2, "bad SPEC \(spec)") }
+        let buffer = try DMABuffer(adopting: FileDescriptor(rawValue: fd))
+        try holding(buffer.map(), buffer, then: specs.dropFirst(), ready: ready)
+    case ("alloc", 3):
+        guard let count = Int(parts[1]), let size = Int(parts[2]) else { fail(2, "bad SPEC \(spec)") }
+        let allocator = try DMABufSource.automatic()
+        for index in 0..<count {
+            // Kept open until the process is killed.
+            _ = try allocator.allocate(size: size, name: "held-\(index)").takeDescriptor()
+        }
+        try hold(specs.dropFirst(), ready: ready)
+    default:
+        fail(2, "bad SPEC \(spec): fd:N, map:N or alloc:COUNT:SIZE")
+    }
+}
+
+/// Closes `buffer` and goes on with `specs` while `mapping` keeps the buffer mapped.
+func holding(
+    _ mapping: consuming DMABuffer.Mapping, _ buffer: consuming DMABuffer, then specs: ArraySlice<String>, ready: CInt
+) throws -> Never {
+    try buffer.close()
+    try hold(specs, ready: ready)
+}
+
+if arguments.count >= 3 && arguments[1] == "hold" {
+    guard let ready = CInt(arguments[2]) else { fail(2, "usage: DMABufTestHelper hold READY-FD SPEC...") }
+    do {
+        try hold(arguments[3...], ready: ready)
+    } catch {
+        fail(2, "\(error)")
+    }
+}
+
 guard arguments.count == 4, let fd = CInt(arguments[1]), let seed = UInt64(arguments[2]),
     let newSeed = UInt64(arguments[3])
-else { fail(2, "usage: DMABufTestHelper FD SEED NEW-SEED") }
+else { fail(2, "usage: DMABufTestHelper FD SEED NEW-SEED, or DMABufTestHelper hold READY-FD SPEC...") }
 
 do {
     let buffer = try DMABuffer(adopting: FileDescriptor(rawValue: fd))
