@@ -26,8 +26,7 @@ func fail(_ status: Int32, _ message: String) -> Never {
 
 let arguments = CommandLine.arguments
 
-/// Does `specs` one by one, each mapping kept alive on the stack of the call below it (a mapping
-/// owns its address range and cannot be copied into an array), then signals `ready` and waits.
+/// Does `specs` one by one, then signals `ready` and waits to be killed.
 func hold(_ specs: ArraySlice<String>, ready: CInt) throws -> Never {
     guard let spec = specs.first else {
         var byte: UInt8 = 1
@@ -42,8 +41,15 @@ func hold(_ specs: ArraySlice<String>, ready: CInt) throws -> Never {
         try hold(specs.dropFirst(), ready: ready)
     case ("map", 2):
         guard let fd = CInt(parts[1]) else { fail(2, "bad SPEC \(spec)") }
+        // mmap itself, not DMABuffer.map(): a library mapping keeps an fd for its CPU-access
+        // ioctls, and this process must hold the buffer by the mapping alone. Never unmapped.
         let buffer = try DMABuffer(adopting: FileDescriptor(rawValue: fd))
-        try holding(buffer.map(), buffer, then: specs.dropFirst(), ready: ready)
+        let size = buffer.size
+        try buffer.withUnsafeDescriptor { fd in
+            _ = try Sys.mmap(fd, count: size, offset: 0, protection: PROT_READ | PROT_WRITE).get()
+        }
+        try buffer.close()
+        try hold(specs.dropFirst(), ready: ready)
     case ("alloc", 3):
         guard let count = Int(parts[1]), let size = Int(parts[2]) else { fail(2, "bad SPEC \(spec)") }
         let allocator = try DMABufSource.automatic()
@@ -55,14 +61,6 @@ func hold(_ specs: ArraySlice<String>, ready: CInt) throws -> Never {
     default:
         fail(2, "bad SPEC \(spec): fd:N, map:N or alloc:COUNT:SIZE")
     }
-}
-
-/// Closes `buffer` and goes on with `specs` while `mapping` keeps the buffer mapped.
-func holding(
-    _ mapping: consuming DMABuffer.Mapping, _ buffer: consuming DMABuffer, then specs: ArraySlice<String>, ready: CInt
-) throws -> Never {
-    try buffer.close()
-    try hold(specs, ready: ready)
 }
 
 if arguments.count >= 3 && arguments[1] == "hold" {
