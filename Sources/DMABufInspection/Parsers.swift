@@ -125,7 +125,8 @@ public struct KernelBufferRecord: Hashable, Sendable {
     public static func parse(bufinfo text: String, source: String = "bufinfo") throws(DMABufError) -> (
         records: [KernelBufferRecord], isComplete: Bool
     ) {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // Split as bytes: a split by Characters costs several times more on a list of thousands.
+        var lines = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map(Substring.init)
         // The last line is empty in a whole file; anything else there was cut short.
         let wasCut = lines.removeLast() != ""
         guard let header = lines.firstIndex(where: { $0.hasPrefix("size") && $0.contains("\texp_name\t") }) else {

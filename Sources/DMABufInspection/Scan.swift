@@ -26,24 +26,35 @@ extension DMABufSnapshot {
     public static func scan(options: ScanOptions = ScanOptions()) -> DMABufSnapshot {
         var unreadable: [Unreadable] = []
         var observations: [ProcessObservation] = []
+        // The kernel's list first: with it, an fd's inode (one stat) says all its fdinfo would.
+        let kernelList = readKernelList(options, unreadable: &unreadable)
+        var known: [UInt64: KernelBufferRecord] = [:]
+        for record in kernelList?.records ?? [] where record.name?.contains("\n") != true {
+            known[record.inode] = record
+        }
+        var dmaBufDevice: dev_t?
         switch Sys.listDirectory(options.proc) {
         case .failure(let errno):
             unreadable.append(Unreadable(path: options.proc.string, reason: "\(errno): is procfs mounted?"))
         case .success(let names):
             for name in names {
                 guard let pid = Int32(digits: Substring(name)) else { continue }
-                if let observation = observe(pid: pid, proc: options.proc, unreadable: &unreadable) {
+                if let observation = observe(
+                    pid: pid, proc: options.proc, known: known, dmaBufDevice: &dmaBufDevice, unreadable: &unreadable)
+                {
                     observations.append(observation)
                 }
             }
         }
-        return DMABufSnapshot(
-            processes: observations, kernelBuffers: readKernelList(options, unreadable: &unreadable),
-            unreadable: unreadable)
+        return DMABufSnapshot(processes: observations, kernelBuffers: kernelList, unreadable: unreadable)
     }
 
     /// What process `pid` holds; nil if it holds nothing or exited. Failures go to `unreadable`.
-    static func observe(pid: Int32, proc: FilePath, unreadable: inout [Unreadable]) -> ProcessObservation? {
+    /// A buffer in `known` (the kernel's list, by inode) needs no fdinfo read.
+    static func observe(
+        pid: Int32, proc: FilePath, known: [UInt64: KernelBufferRecord], dmaBufDevice: inout dev_t?,
+        unreadable: inout [Unreadable]
+    ) -> ProcessObservation? {
         let directory = proc.appending("\(pid)")
         func note(_ path: FilePath, _ errno: Errno) {
             unreadable.append(Unreadable(path: path.string, reason: reason(errno)))
@@ -63,16 +74,30 @@ extension DMABufSnapshot {
         case .success(let names):
             for name in names {
                 guard let fd = Int32(digits: Substring(name)) else { continue }
-                // The link names a dma-buf "/dmabuf:NAME": only those fds' fdinfo is worth reading.
-                guard case .success(let target) = Sys.readLink(fdDirectory.appending(name), limit: 16),
-                    target.hasPrefix("/dmabuf:")
-                else { continue }
+                let link = fdDirectory.appending(name)
+                guard case .success(let status) = Sys.stat(link) else { continue }  // closed since the listing
+                // Every dma-buf lives on the one dma-buf file system: once its device is known, a
+                // stat tells a dma-buf fd; until then its link, "/dmabuf:NAME", does.
+                if let device = dmaBufDevice {
+                    guard status.st_dev == device else { continue }
+                } else {
+                    guard case .success(let target) = Sys.readLink(link, limit: 16), target.hasPrefix("/dmabuf:")
+                    else { continue }
+                }
+                if let record = known[UInt64(status.st_ino)] {
+                    let info = DMABuffer.Info(
+                        size: record.size, exporterName: record.exporterName, name: record.name, inode: record.inode)
+                    if dmaBufDevice == nil { dmaBufDevice = status.st_dev }
+                    descriptors.append((fd, info))
+                    continue
+                }
                 let path = directory.appending("fdinfo").appending(name)
                 switch Sys.readFile(path) {
                 case .success(let bytes):
                     do {
                         let info = try DMABuffer.Info(
                             fdinfo: String(decoding: bytes, as: UTF8.self), source: path.string)
+                        if info.inode == UInt64(status.st_ino) { dmaBufDevice = status.st_dev }
                         descriptors.append((fd, info))
                     } catch  where error.code == .notADMABuf {
                         continue  // a file that merely has that path

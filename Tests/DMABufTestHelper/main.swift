@@ -8,11 +8,12 @@
 //
 //   DMABufTestHelper hold READY-FD SPEC...
 //
-// a holder for `dmabuf ls`: does what each SPEC says, then writes one byte to READY-FD, closes it
-// and waits to be killed. SPEC is `fd:N` (keep inherited fd N open), `map:N` (map all of fd N,
-// then close N: the buffer is held by the mapping only) or `alloc:COUNT:SIZE` (allocate COUNT
-// buffers of SIZE bytes from the default source and keep their fds). Exit 2 on a bad SPEC or a
-// failure.
+// a holder for `dmabuf ls`: does what each SPEC says, then writes its pid (4 bytes) to READY-FD,
+// closes it and waits to be killed. SPEC is `fd:N` (keep inherited fd N open), `map:N` (map all of
+// fd N, then close N: the buffer is held by the mapping only), `alloc:COUNT:SIZE` (allocate COUNT
+// buffers of SIZE bytes from the default source and keep their fds) or `fork:COUNT` (go on as
+// COUNT processes, each doing the SPECs after it; kill the process group to end them all).
+// Exit 2 on a bad SPEC or a failure.
 import DMABuf
 import DMABufSources
 import Glibc
@@ -29,8 +30,8 @@ let arguments = CommandLine.arguments
 /// Does `specs` one by one, then signals `ready` and waits to be killed.
 func hold(_ specs: ArraySlice<String>, ready: CInt) throws -> Never {
     guard let spec = specs.first else {
-        var byte: UInt8 = 1
-        guard Glibc.write(ready, &byte, 1) == 1 else { fail(2, "write to the ready fd: \(Errno(rawValue: errno))") }
+        var pid = getpid()
+        guard Glibc.write(ready, &pid, 4) == 4 else { fail(2, "write to the ready fd: \(Errno(rawValue: errno))") }
         Glibc.close(ready)
         while true { pause() }
     }
@@ -50,6 +51,14 @@ func hold(_ specs: ArraySlice<String>, ready: CInt) throws -> Never {
         }
         try buffer.close()
         try hold(specs.dropFirst(), ready: ready)
+    case ("fork", 2):
+        guard let count = Int(parts[1]), count >= 1 else { fail(2, "bad SPEC \(spec)") }
+        for _ in 1..<count {
+            let child = fork()
+            if child == -1 { fail(2, "fork: \(Errno(rawValue: errno))") }
+            if child == 0 { break }
+        }
+        try hold(specs.dropFirst(), ready: ready)
     case ("alloc", 3):
         guard let count = Int(parts[1]), let size = Int(parts[2]) else { fail(2, "bad SPEC \(spec)") }
         let allocator = try DMABufSource.automatic()
@@ -59,7 +68,7 @@ func hold(_ specs: ArraySlice<String>, ready: CInt) throws -> Never {
         }
         try hold(specs.dropFirst(), ready: ready)
     default:
-        fail(2, "bad SPEC \(spec): fd:N, map:N or alloc:COUNT:SIZE")
+        fail(2, "bad SPEC \(spec): fd:N, map:N, alloc:COUNT:SIZE or fork:COUNT")
     }
 }
 

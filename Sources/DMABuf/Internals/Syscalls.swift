@@ -134,6 +134,14 @@ package enum Sys {
             .map { _ in info }
     }
 
+    /// `stat(path)`: follows symbolic links, so for /proc/<pid>/fd/N it describes the open file.
+    package static func stat(_ path: FilePath) -> Result<Glibc.stat, Errno> {
+        var info = Glibc.stat()
+        return path.withPlatformString { cPath in
+            syscall(SystemCallDescription("stat")) { Glibc.fstatat(AT_FDCWD, cPath, &info, 0) }
+        }.map { _ in info }
+    }
+
     /// The type of the file system the fd's file lives on (`fstatfs().f_type`).
     package static func fileSystemType(_ fd: FileDescriptor) -> Result<Int, Errno> {
         var info = CDMABuf.statfs()
