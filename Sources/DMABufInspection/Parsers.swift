@@ -42,15 +42,19 @@ public struct DMABufMapping: Hashable, Sendable {
     /// - Throws: ``DMABufError/Code/malformedInput`` for a dma-buf line that is malformed.
     public static func parse(maps text: String, source: String = "maps") throws(DMABufError) -> [DMABufMapping] {
         var mappings: [DMABufMapping] = []
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
-        for (index, line) in lines.enumerated() where line.contains("/dmabuf:") {
-            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+        // Split as bytes: as Characters, "\r\n" is one, and a name ending in "\r" would join two lines.
+        let lines = text.utf8.split(separator: UInt8(ascii: "\n")).map(Substring.init)
+        let prefix = Array("/dmabuf:".utf8)
+        for (index, line) in lines.enumerated() where line.utf8.contains(prefix) {
+            // As bytes again: a name may begin with a combining mark, which as Characters joins
+            // the colon before it.
+            let fields = line.utf8.split(separator: UInt8(ascii: " "), maxSplits: 5).map(Substring.init)
             guard fields.count == 6 else {
                 if index == lines.count - 1 && !text.hasSuffix("\n") { break }
                 throw malformed("maps", source, "Line \(index + 1) has too few fields: \"\(line.prefix(80))\"")
             }
-            let path = fields[5].drop { $0 == " " }
-            guard path.hasPrefix("/dmabuf:") else { continue }
+            let path = fields[5].utf8.drop { $0 == UInt8(ascii: " ") }
+            guard path.starts(with: prefix) else { continue }
             let bounds = fields[0].split(separator: "-", omittingEmptySubsequences: false)
             guard bounds.count == 2, let start = UInt64(bounds[0], radix: 16), let end = UInt64(bounds[1], radix: 16),
                 start < end, let offset = UInt64(fields[2], radix: 16),
@@ -61,7 +65,8 @@ public struct DMABufMapping: Hashable, Sendable {
             }
             mappings.append(
                 DMABufMapping(
-                    inode: inode, addresses: start..<end, offset: offset, name: String(path.dropFirst("/dmabuf:".count))
+                    inode: inode, addresses: start..<end, offset: offset,
+                    name: String(Substring(path.dropFirst(prefix.count)))
                 ))
         }
         return mappings
@@ -141,7 +146,8 @@ public struct KernelBufferRecord: Hashable, Sendable {
             index += 1
             switch place {
             case .inName where !isStructure(line):
-                records[records.count - 1].name! += "\n" + line
+                // "<none>" read as no name was the start of a name after all.
+                records[records.count - 1].name = (records[records.count - 1].name ?? "<none>") + "\n" + line
                 continue
             case .inName, .inFences:
                 if line == "\tAttached Devices:" {
@@ -207,6 +213,18 @@ public struct KernelBufferRecord: Hashable, Sendable {
         let exporter = exporterName.trimmingFinalNewline()
         guard !exporter.isEmpty else { throw malformed("sysfs buffer", source, "exporter_name is empty") }
         self.init(inode: inode, size: bytes, exporterName: String(exporter))
+    }
+}
+
+extension Substring.UTF8View {
+    /// Whether `bytes` occur in it.
+    fileprivate func contains(_ bytes: [UInt8]) -> Bool {
+        var start = startIndex
+        while let first = self[start...].firstIndex(of: bytes[0]) {
+            if self[first...].starts(with: bytes) { return true }
+            start = index(after: first)
+        }
+        return false
     }
 }
 
