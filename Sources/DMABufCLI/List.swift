@@ -84,18 +84,23 @@ struct List: AsyncParsableCommand {
         var lines: [String] = []
         switch view {
         case .buffer:
-            lines.append("   INODE      SIZE EXPORTER     NAME         HOLDERS (PID:COMMAND fds/maps)")
+            lines.append("   INODE      SIZE EXPORTER        NAME         HOLDERS")
             for buffer in snapshot.buffers {
-                let holders =
-                    buffer.isKernelOnly
-                    ? "kernel only"
-                        + (buffer.attachments.map { $0.isEmpty ? "" : " (\($0.joined(separator: ", ")))" } ?? "")
-                    : buffer.holders.map(holderText).joined(separator: " ")
+                let holders: String
+                switch buffer.holders.count {
+                case 0:
+                    let devices = buffer.attachments.map { $0.isEmpty ? "" : ": " + $0.joined(separator: " ") } ?? ""
+                    holders = "kernel only" + devices
+                case 1: holders = holderText(buffer.holders[0])
+                default:
+                    holders =
+                        "\(buffer.holders.count) procs: " + buffer.holders.map { "\($0.pid)" }.joined(separator: " ")
+                }
                 lines.append(
                     column(String(buffer.inode), 8, right: true) + " "
-                        + column(ByteCount.short(buffer.size), 9, right: true)
-                        + " " + column(buffer.exporterName ?? "?", 12) + " " + column(buffer.name ?? "-", 12) + " "
-                        + clip(holders, 80 - 45))
+                        + column(ByteCount.short(buffer.size), 9, right: true) + " "
+                        + column(buffer.exporterName ?? "?", 15) + " " + column(buffer.name ?? "-", 12) + " "
+                        + clip(holders, 80 - 48))
             }
         case .process:
             lines.append("     PID COMMAND          BUFFERS      SIZE       RSS       PSS")
@@ -127,10 +132,12 @@ struct List: AsyncParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    /// "1234:app 3,4/1": the pid, command, fds and mapping count.
+    /// "1234 app fd 3,4 map 1": the pid, command, fds and mapping count.
     private static func holderText(_ holder: DMABufSnapshot.Holder) -> String {
-        let fds = holder.fds.isEmpty ? "-" : holder.fds.map(String.init).joined(separator: ",")
-        return "\(holder.pid):\(printable(holder.command)) \(fds)/\(holder.mappings)"
+        var text = "\(holder.pid) \(holder.command)"
+        if !holder.fds.isEmpty { text += " fd " + holder.fds.map(String.init).joined(separator: ",") }
+        if holder.mappings > 0 { text += " map \(holder.mappings)" }
+        return text
     }
 
     /// What changed, one line per buffer and process: "+ 1077 4 MiB drm frame-0 (1234:app)".
