@@ -35,6 +35,7 @@ let package = Package(
         .library(name: "DMABufDRM", targets: ["DMABufDRM"]),
         .library(name: "DMABufSources", targets: ["DMABufSources"]),
         .library(name: "DMABufV4L2", targets: ["DMABufV4L2"]),
+        .library(name: "DMABufInspection", targets: ["DMABufInspection"]),
         .executable(name: "dmabuf", targets: ["DMABufCLI"]),
     ],
     dependencies: [
@@ -81,6 +82,12 @@ let package = Package(
             ],
             swiftSettings: mocking
         ),
+        // System-wide accounting (`dmabuf ls`): every dma-buf, who holds it, per process and exporter.
+        .target(
+            name: "DMABufInspection",
+            dependencies: ["DMABuf", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: mocking
+        ),
         // A child process for the tests: maps a dma-buf fd it inherits, checks and writes a pattern;
         // or plays the producer or consumer of a buffer pool over an inherited channel.
         .executableTarget(
@@ -102,7 +109,7 @@ let package = Package(
         .executableTarget(
             name: "DMABufCLI",
             dependencies: [
-                "DMABuf", "DMABufExporterClient", "DMABufSources", "DMABufV4L2", "CPNG",
+                "DMABuf", "DMABufExporterClient", "DMABufSources", "DMABufV4L2", "DMABufInspection", "CPNG",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -122,7 +129,7 @@ let package = Package(
             name: "DMABufTests",
             dependencies: [
                 "CDMABuf", "CDMABufExporter", "DMABuf", "DMABufExporterClient", "DMABufDRM", "DMABufSources",
-                "DMABufV4L2", "DMABufCLI",
+                "DMABufV4L2", "DMABufInspection", "DMABufCLI",
                 "DMABufTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -134,7 +141,7 @@ let package = Package(
             name: "DMABufDeviceTests",
             dependencies: [
                 "CDMABuf", "CDMABufExporter", "DMABuf", "DMABufExporterClient", "DMABufDRM", "DMABufSources",
-                "DMABufV4L2", "DMABufCLI",
+                "DMABufV4L2", "DMABufInspection", "DMABufCLI",
                 "DMABufTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

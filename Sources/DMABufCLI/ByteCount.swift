@@ -55,16 +55,20 @@ enum ByteCount {
         return bytes
     }
 
-    /// `bytes` for people: "4194304 bytes (4 MiB)", "4096 bytes", "1536 bytes (1.5 KiB)".
+    /// `bytes` for people: "4194304 bytes (4 MiB)", "1000 bytes", "1536 bytes (1.5 KiB)".
     static func describe(_ bytes: Int) -> String {
-        var text = "\(bytes) bytes"
+        let text = "\(bytes) bytes"
+        return bytes >= 1 << 10 ? text + " (\(short(bytes)))" : text
+    }
+
+    /// `bytes` in a table column: "4 MiB", "1.5 KiB", "512 B", to a tenth of the largest unit.
+    static func short(_ bytes: Int) -> String {
         guard
             let (suffix, unit) = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
                 .first(where: { bytes >= $0.1 })
-        else { return text }
+        else { return "\(bytes) B" }
         let tenths = bytes / unit * 10 + (bytes % unit * 10 + unit / 2) / unit
-        text += " (\(tenths / 10)\(tenths % 10 == 0 ? "" : ".\(tenths % 10)") \(suffix))"
-        return text
+        return "\(tenths / 10)\(tenths % 10 == 0 ? "" : ".\(tenths % 10)") \(suffix)"
     }
 }
 

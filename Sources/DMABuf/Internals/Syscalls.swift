@@ -134,6 +134,14 @@ package enum Sys {
             .map { _ in info }
     }
 
+    /// `stat(path)`: follows symbolic links, so for /proc/<pid>/fd/N it describes the open file.
+    package static func stat(_ path: FilePath) -> Result<Glibc.stat, Errno> {
+        var info = Glibc.stat()
+        return path.withPlatformString { cPath in
+            syscall(SystemCallDescription("stat")) { Glibc.fstatat(AT_FDCWD, cPath, &info, 0) }
+        }.map { _ in info }
+    }
+
     /// The type of the file system the fd's file lives on (`fstatfs().f_type`).
     package static func fileSystemType(_ fd: FileDescriptor) -> Result<Int, Errno> {
         var info = CDMABuf.statfs()
@@ -229,13 +237,17 @@ package enum Sys {
         }
     }
 
+    /// Where symbolic link `path` points, cut at `limit` bytes: "/dev/null", "/dmabuf:frame".
+    package static func readLink(_ path: FilePath, limit: Int = 256) -> Result<String, Errno> {
+        var target = [CChar](repeating: 0, count: limit)
+        return path.withPlatformString { cPath in
+            syscall(SystemCallDescription("readlink")) { Glibc.readlink(cPath, &target, target.count) }
+        }.map { count in String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+    }
+
     /// What /proc/self/fd/N points at ("/dev/null", "/memfd:x (deleted)", "/dmabuf:"), for messages.
     package static func describe(_ fd: FileDescriptor) -> String? {
-        var target = [CChar](repeating: 0, count: 256)
-        let link = "/proc/self/fd/\(fd.rawValue)"
-        let result = syscall(SystemCallDescription("readlink")) { Glibc.readlink(link, &target, target.count - 1) }
-        guard case .success(let count) = result else { return nil }
-        return String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        try? readLink(FilePath("/proc/self/fd/\(fd.rawValue)")).get()
     }
 
     /// How a message names an fd: "fd 5 (/dev/null)", or "fd 5" if /proc does not say.
