@@ -54,11 +54,13 @@ public struct DMABuffer: ~Copyable, Sendable {
     package init(trusting descriptor: FileDescriptor, operation: String = "adopt as dma-buf") throws(DMABufError) {
         let target = "dma-buf fd \(descriptor.rawValue)"
         let flags = try Sys.statusFlags(descriptor).get(operation + ": fcntl(F_GETFL)", on: target)
+        // fstat gives the size too, which saves an lseek(SEEK_END): since Linux 5.3 every dma-buf
+        // has an inode of its own whose i_size is the buffer's size.
         let status = try Sys.stat(descriptor).get(operation + ": fstat", on: target)
-        let size = try Sys.sizeBySeekingToEnd(descriptor).get(operation + ": lseek(SEEK_END)", on: target)
         try Sys.setCloseOnExec(descriptor).get(operation + ": fcntl(F_SETFD, FD_CLOEXEC)", on: target)
         self.init(
-            owning: descriptor, size: size, accessMode: FileDescriptor.AccessMode(rawValue: flags & O_ACCMODE),
+            owning: descriptor, size: Int(status.st_size),
+            accessMode: FileDescriptor.AccessMode(rawValue: flags & O_ACCMODE),
             identity: Identity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino)))
     }
 
