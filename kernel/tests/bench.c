@@ -374,89 +374,111 @@ static const char *node_of(const int *device)
 	       device == &vgem_card ? "vgem card in /dev/dri" : DEV_PATH;
 }
 
+/* The paths of @paths that run here and match @only. */
+static int select_paths(const struct path *paths, int count, const char *only, const struct path **selected)
+{
+	int n = 0;
+
+	for (int p = 0; p < count; p++) {
+		if (only && !strstr(paths[p].name, only))
+			continue;
+		if (available(paths[p].name, paths[p].device, node_of(paths[p].device)))
+			selected[n++] = &paths[p];
+	}
+	return n;
+}
+
+/*
+ * Each round takes every path in turn, so that a busy moment of a shared
+ * machine slows one round of each path rather than every round of one.
+ */
 static void bench_handoff(const size_t *sizes, int nsizes, const char *only)
 {
-	for (size_t p = 0; p < ARRAY_SIZE(handoff_paths); p++) {
-		const struct path *path = &handoff_paths[p];
+	const struct path *paths[ARRAY_SIZE(handoff_paths)];
+	int npaths = select_paths(handoff_paths, ARRAY_SIZE(handoff_paths), only, paths);
 
-		if (only && !strstr(path->name, only))
-			continue;
-		if (!available(path->name, path->device, node_of(path->device)))
-			continue;
-		for (int s = 0; s < nsizes; s++) {
-			double readable[MAX_ROUNDS], read_all[MAX_ROUNDS], faults[MAX_ROUNDS];
-			int n = rounds_for(sizes[s]);
+	for (int s = 0; s < nsizes; s++) {
+		double readable[ARRAY_SIZE(handoff_paths)][MAX_ROUNDS];
+		double read_all[ARRAY_SIZE(handoff_paths)][MAX_ROUNDS];
+		double faults[ARRAY_SIZE(handoff_paths)][MAX_ROUNDS];
+		int n = rounds_for(sizes[s]);
 
-			for (int r = 0; r < n; r++) {
-				struct result result = handoff_once(path, sizes[s]);
+		for (int r = 0; r < n; r++) {
+			for (int p = 0; p < npaths; p++) {
+				struct result result = handoff_once(paths[p], sizes[s]);
 
 				if (!result.ok) {
 					fprintf(stderr, "bench: FAIL: %s, %zu bytes: the consumer read wrong data\n",
-						path->name, sizes[s]);
+						paths[p]->name, sizes[s]);
 					failed = 1;
 				}
-				readable[r] = result.readable;
-				read_all[r] = result.read_all;
-				faults[r] = result.faults;
+				readable[p][r] = result.readable;
+				read_all[p][r] = result.read_all;
+				faults[p][r] = result.faults;
 			}
-			emit("handoff", path->name, "readable", "s", sizes[s], readable, n);
-			emit("handoff", path->name, "read-all", "s", sizes[s], read_all, n);
-			emit("handoff", path->name, "consumer-faults", "count", sizes[s], faults, n);
+		}
+		for (int p = 0; p < npaths; p++) {
+			emit("handoff", paths[p]->name, "readable", "s", sizes[s], readable[p], n);
+			emit("handoff", paths[p]->name, "read-all", "s", sizes[s], read_all[p], n);
+			emit("handoff", paths[p]->name, "consumer-faults", "count", sizes[s], faults[p], n);
 		}
 	}
 }
 
 /* ---- alloc ---- */
 
+static const struct path alloc_paths[] = {
+	{ "exporter", BY_FD, source_exporter, &exporter_dev },
+	{ "heap-system", BY_FD, source_heap, &heap_dev },
+	{ "udmabuf", BY_FD, source_udmabuf, &udmabuf_dev },
+};
+
+/* Allocate, read every byte once through a fresh mapping, import one page. */
+static void alloc_once(const struct path *path, size_t size, double *alloc, double *first_read, double *nents)
+{
+	struct dmabuf_exporter_import imported;
+	double start = now_sec();
+	int fd = path->source(size);
+	uint64_t *words;
+	uint64_t sum;
+
+	*alloc = now_sec() - start;
+	start = now_sec();
+	words = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	if (words == MAP_FAILED)
+		die("mmap for the first read");
+	sum = sum_words(words, size);
+	munmap(words, size);
+	*first_read = now_sec() - start;
+	if (sum) {
+		fprintf(stderr, "bench: FAIL: a fresh %s buffer of %zu bytes is not zero\n", path->name, size);
+		failed = 1;
+	}
+	/* One page is enough: nents describes the mapping of the whole buffer. */
+	if (try_import(exporter_dev, fd, 0, PAGE, &imported))
+		die("IMPORT");
+	*nents = imported.nents;
+	close(fd);
+}
+
 static void bench_alloc(const size_t *sizes, int nsizes, const char *only)
 {
-	static const struct path alloc_paths[] = {
-		{ "exporter", BY_FD, source_exporter, &exporter_dev },
-		{ "heap-system", BY_FD, source_heap, &heap_dev },
-		{ "udmabuf", BY_FD, source_udmabuf, &udmabuf_dev },
-	};
+	const struct path *paths[ARRAY_SIZE(alloc_paths)];
+	int npaths = select_paths(alloc_paths, ARRAY_SIZE(alloc_paths), only, paths);
 
-	for (size_t p = 0; p < ARRAY_SIZE(alloc_paths); p++) {
-		const struct path *path = &alloc_paths[p];
+	for (int s = 0; s < nsizes; s++) {
+		double alloc[ARRAY_SIZE(alloc_paths)][MAX_ROUNDS];
+		double nents[ARRAY_SIZE(alloc_paths)][MAX_ROUNDS];
+		double first_read[ARRAY_SIZE(alloc_paths)][MAX_ROUNDS];
+		int n = rounds_for(sizes[s]);
 
-		if (only && !strstr(path->name, only))
-			continue;
-		if (!available(path->name, path->device, node_of(path->device)))
-			continue;
-		for (int s = 0; s < nsizes; s++) {
-			double alloc[MAX_ROUNDS], nents[MAX_ROUNDS], first_read[MAX_ROUNDS];
-			size_t size = sizes[s];
-			int n = rounds_for(size);
-
-			for (int r = 0; r < n; r++) {
-				struct dmabuf_exporter_import imported;
-				double start = now_sec();
-				int fd = path->source(size);
-				uint64_t *words;
-				uint64_t sum;
-
-				alloc[r] = now_sec() - start;
-				start = now_sec();
-				words = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-				if (words == MAP_FAILED)
-					die("mmap for the first read");
-				sum = sum_words(words, size);
-				munmap(words, size);
-				first_read[r] = now_sec() - start;
-				if (sum) {
-					fprintf(stderr, "bench: FAIL: a fresh %s buffer of %zu bytes is not zero\n",
-						path->name, size);
-					failed = 1;
-				}
-				/* One page is enough: nents describes the whole buffer's mapping. */
-				if (try_import(exporter_dev, fd, 0, PAGE, &imported))
-					die("IMPORT");
-				nents[r] = imported.nents;
-				close(fd);
-			}
-			emit("alloc", path->name, "allocate", "s", size, alloc, n);
-			emit("alloc", path->name, "nents", "count", size, nents, n);
-			emit("alloc", path->name, "first-read", "s", size, first_read, n);
+		for (int r = 0; r < n; r++)
+			for (int p = 0; p < npaths; p++)
+				alloc_once(paths[p], sizes[s], &alloc[p][r], &first_read[p][r], &nents[p][r]);
+		for (int p = 0; p < npaths; p++) {
+			emit("alloc", paths[p]->name, "allocate", "s", sizes[s], alloc[p], n);
+			emit("alloc", paths[p]->name, "nents", "count", sizes[s], nents[p], n);
+			emit("alloc", paths[p]->name, "first-read", "s", sizes[s], first_read[p], n);
 		}
 	}
 }
