@@ -26,9 +26,10 @@
  * rounds per size; -p runs only the paths whose name contains PATH; -q is
  * the smoke run: few rounds and iterations.
  *
- * A path whose device is missing is skipped on kernels before 6.12 and fails
- * the run on 6.12 and later, which must have it. A consumer that reads wrong
- * bytes, or a fresh buffer that is not zero, fails the run.
+ * Each round of handoff and alloc takes every path in turn. vgem is on every
+ * test kernel and the heap and udmabuf from 6.12: a path the kernel should
+ * have and does not fails the run, another is skipped. A consumer that reads
+ * wrong bytes, or a fresh buffer that is not zero, fails the run too.
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -674,8 +675,11 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'g': groups = optarg; break;
 		case 's':
-			if (nsizes < (int)ARRAY_SIZE(sizes))
-				sizes[nsizes++] = parse_size(optarg);
+			if (nsizes == (int)ARRAY_SIZE(sizes)) {
+				fprintf(stderr, "bench: at most %zu sizes\n", ARRAY_SIZE(sizes));
+				return 2;
+			}
+			sizes[nsizes++] = parse_size(optarg);
 			break;
 		case 'r': rounds_override = atoi(optarg); break;
 		case 'p': only = optarg; break;
