@@ -122,12 +122,15 @@ extension DMABuffer {
             }
         }
 
-        private borrowing func synchronize<R>(_ direction: UInt64, _ name: String, _ body: () throws -> R) throws -> R {
+        /// The names in an error are made only on failure: a SYNC pair takes a few microseconds,
+        /// and making them every time doubled it (`dmabuf bench`, sync-pair).
+        private borrowing func synchronize<R>(
+            _ direction: UInt64, _ name: @autoclosure () -> String, _ body: () throws -> R
+        ) throws -> R {
             let descriptor = owned.rawValue
-            let target = self.target
-            func sync(_ phase: UInt64, _ phaseName: String) throws(DMABufError) {
+            func sync(_ phase: UInt64, _ phaseName: StaticString) throws(DMABufError) {
                 try Sys.dmaBufSync(descriptor, flags: direction | phase)
-                    .get("DMA_BUF_IOCTL_SYNC(\(phaseName), \(name))", on: target)
+                    .get("DMA_BUF_IOCTL_SYNC(\(phaseName), \(name()))", on: Self.target(descriptor))
             }
             try sync(CDMABuf_DMA_BUF_SYNC_START(), "START")
             let result: R
@@ -141,7 +144,11 @@ extension DMABuffer {
             return result
         }
 
-        private var target: String { "mapping of dma-buf fd \(owned.rawValue.rawValue)" }
+        private var target: String { Self.target(owned.rawValue) }
+
+        private static func target(_ descriptor: FileDescriptor) -> String {
+            "mapping of dma-buf fd \(descriptor.rawValue)"
+        }
 
         // MARK: Unsynchronised views
 

@@ -52,13 +52,17 @@ public struct DMABuffer: ~Copyable, Sendable {
     /// this way). Reads the stored metadata and sets FD_CLOEXEC; on failure the fd stays the
     /// caller's.
     package init(trusting descriptor: FileDescriptor, operation: String = "adopt as dma-buf") throws(DMABufError) {
-        let target = "dma-buf fd \(descriptor.rawValue)"
-        let flags = try Sys.statusFlags(descriptor).get(operation + ": fcntl(F_GETFL)", on: target)
-        let status = try Sys.stat(descriptor).get(operation + ": fstat", on: target)
-        let size = try Sys.sizeBySeekingToEnd(descriptor).get(operation + ": lseek(SEEK_END)", on: target)
-        try Sys.setCloseOnExec(descriptor).get(operation + ": fcntl(F_SETFD, FD_CLOEXEC)", on: target)
+        // Messages are made only on failure (`get` takes them as autoclosures): on every
+        // allocation they cost as much as a system call (`dmabuf bench`).
+        let target = { "dma-buf fd \(descriptor.rawValue)" }
+        let flags = try Sys.statusFlags(descriptor).get(operation + ": fcntl(F_GETFL)", on: target())
+        // fstat gives the size too, which saves an lseek(SEEK_END): since Linux 5.3 every dma-buf
+        // has an inode of its own whose i_size is the buffer's size.
+        let status = try Sys.stat(descriptor).get(operation + ": fstat", on: target())
+        try Sys.setCloseOnExec(descriptor).get(operation + ": fcntl(F_SETFD, FD_CLOEXEC)", on: target())
         self.init(
-            owning: descriptor, size: size, accessMode: FileDescriptor.AccessMode(rawValue: flags & O_ACCMODE),
+            owning: descriptor, size: Int(status.st_size),
+            accessMode: FileDescriptor.AccessMode(rawValue: flags & O_ACCMODE),
             identity: Identity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino)))
     }
 
@@ -146,6 +150,7 @@ public struct DMABuffer: ~Copyable, Sendable {
     /// NUL, cut to `capacity - 1` bytes at a character boundary. (No terminating NUL.)
     package static func kernelName(_ name: String, capacity: Int) -> [UInt8] {
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(capacity)
         for scalar in name.unicodeScalars {
             guard scalar != "\0", bytes.count + UTF8.width(scalar) < capacity else { break }
             bytes += UTF8.encode(scalar)!

@@ -8,7 +8,10 @@ struct DMABufCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dmabuf",
         abstract: "Work with Linux dma-bufs: every source of them, and the dmabuf_exporter kernel module.",
-        subcommands: [Demo.self, Alloc.self, Sources.self, Verify.self, Capture.self, Serve.self, Consume.self, List.self]
+        subcommands: [
+            Demo.self, Alloc.self, Sources.self, Verify.self, Capture.self, Serve.self, Consume.self, List.self,
+            Bench.self,
+        ]
     )
 }
 
