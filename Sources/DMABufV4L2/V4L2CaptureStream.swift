@@ -158,6 +158,7 @@ public struct V4L2CaptureStream: ~Copyable, Sendable {
     /// Gives `frame` back to the device (VIDIOC_QBUF) to be filled again. The frame is consumed:
     /// it cannot be used once the device may write over it.
     public func requeue(_ frame: consuming V4L2Frame) throws(DMABufError) {
+        precondition(frame.queue === queue, "a frame goes back to the stream it came from")
         let index = frame.index
         frame.forget()
         try queue.enqueue(index)
