@@ -32,7 +32,9 @@ public struct SoftwareSyncTimeline: ~Copyable, Sendable {
 
     /// A new fence that signals when the counter reaches `value` (SW_SYNC_IOC_CREATE_FENCE).
     ///
-    /// - Parameter name: the fence's name, cut to 31 bytes.
+    /// - Parameters:
+    ///   - value: the counter value at which it signals.
+    ///   - name: the fence's name, cut to 31 bytes.
     public borrowing func makeFence(at value: UInt32, name: String = "dmabuf") throws(DMABufError) -> SyncFile {
         var create = sw_sync_create_fence_data()
         create.value = value

@@ -67,7 +67,9 @@ public struct SyncFile: ~Copyable, Sendable {
 
     /// A new sync_file with the fences of both, signalled when both are (SYNC_IOC_MERGE).
     ///
-    /// - Parameter name: the new sync_file's name, cut to 31 bytes.
+    /// - Parameters:
+    ///   - other: the second sync_file; it stays the caller's.
+    ///   - name: the new sync_file's name, cut to 31 bytes.
     public borrowing func merge(with other: borrowing SyncFile, name: String = "merged") throws(DMABufError)
         -> SyncFile
     {

@@ -23,7 +23,7 @@ final class PoolSlot: Sendable {
 /// ```
 ///
 /// If the consumer goes away (closes, says goodbye, or dies), every buffer comes back to the
-/// producer: ``acquire()`` throws ``DMABufError/Code/disconnected`` and ``freeCount`` is the
+/// producer: ``acquire()-1jek8`` throws ``DMABufError/Code/disconnected`` and ``freeCount`` is the
 /// whole pool.
 public struct BufferPoolProducer: ~Copyable, Sendable {
     private let channel: DMABufChannel
@@ -243,7 +243,7 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
 }
 
 /// The consuming side of a buffer pool: it takes the producer's buffers once, then receives
-/// frames (``next()``) and gives each back with ``release(_:)``.
+/// frames (``next()-457c2``) and gives each back with ``release(_:)``.
 ///
 /// ```swift
 /// var consumer = try BufferPoolConsumer(channel: channel)

@@ -202,13 +202,13 @@ public struct DMABufChannel: ~Copyable, Sendable {
         }
     }
 
-    /// The next message if one is waiting, nil if none is (MSG_DONTWAIT). Throws as ``receive()``.
+    /// The next message if one is waiting, nil if none is (MSG_DONTWAIT). Throws as ``receive()-6jcg3``.
     public borrowing func receiveIfAvailable() throws(DMABufError) -> Received? {
         try receive(flags: CDMABuf_MSG_DONTWAIT())
     }
 
     /// Suspends until the next message arrives, without blocking a thread (a Dispatch read source
-    /// watches the socket), then returns it as ``receive()`` does. Cancelling the task ends the
+    /// watches the socket), then returns it as ``receive()-6jcg3`` does. Cancelling the task ends the
     /// wait with `CancellationError`.
     public borrowing func receive() async throws -> Received {
         while true {
