@@ -160,6 +160,14 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
         }
         expectError(.invalidArgument, .libraryMade) { try DMABufChannel(adopting: fd) }
         #expect(isOpen(fd))
+        let pair = try DMABufChannel.pair()
+        let seqpacket = pair.first.withUnsafeDescriptor { $0 }
+        for maximum in [0, 254] {
+            expectError(.invalidArgument, .libraryMade, "maximum \(maximum)") {
+                try DMABufChannel(adopting: seqpacket, maximumDescriptors: maximum)
+            }
+            #expect(isOpen(seqpacket), "a refused socket stays the caller's")
+        }
     }
 
     @Test func listenerAndConnect() throws {

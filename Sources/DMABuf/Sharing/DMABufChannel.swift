@@ -35,14 +35,23 @@ public struct DMABufChannel: ~Copyable, Sendable {
         #endif
     }
 
+    private static func check(maximumDescriptors: Int) throws(DMABufError) {
+        guard (1...Sys.maximumDescriptorsPerMessage).contains(maximumDescriptors) else {
+            throw DMABufError(
+                .invalidArgument, operation: "make a channel",
+                hint: "maximumDescriptors is \(maximumDescriptors); it must be 1 to "
+                    + "\(Sys.maximumDescriptorsPerMessage) (SCM_MAX_FD)")
+        }
+    }
+
     /// The default for ``maximumDescriptors``.
     public static let defaultMaximumDescriptors = 16
 
     /// Takes over `socket`, a connected `AF_UNIX` `SOCK_SEQPACKET` socket: an end of a socketpair a
     /// parent passed down, for example. Sets FD_CLOEXEC on it.
     ///
-    /// - Throws: ``DMABufError/Code/invalidArgument`` if it is not a `SOCK_SEQPACKET` socket (then
-    ///   the fd stays the caller's); getsockopt's errors.
+    /// - Throws: ``DMABufError/Code/invalidArgument`` if it is not a `SOCK_SEQPACKET` socket or
+    ///   `maximumDescriptors` is not 1 to 253; getsockopt's errors. The fd then stays the caller's.
     public init(
         adopting socket: FileDescriptor, maximumDescriptors: Int = DMABufChannel.defaultMaximumDescriptors
     ) throws(DMABufError) {
@@ -54,18 +63,15 @@ public struct DMABufChannel: ~Copyable, Sendable {
                 .invalidArgument, operation: "adopt as a channel", target: Sys.name(socket),
                 hint: "It is a socket of type \(type), not SOCK_SEQPACKET (\(CDMABuf_SOCK_SEQPACKET()))")
         }
+        try Self.check(maximumDescriptors: maximumDescriptors)
         try Sys.setCloseOnExec(socket).get("adopt as a channel: fcntl(F_SETFD)", on: Sys.name(socket))
         try self.init(owning: socket, maximumDescriptors: maximumDescriptors, admission: .dmaBufs)
     }
 
+    /// Takes over `socket`, closing it if `maximumDescriptors` is out of range.
     package init(owning socket: FileDescriptor, maximumDescriptors: Int, admission: Admission) throws(DMABufError) {
         let owned = OwnedDescriptor(socket)
-        guard (1...Sys.maximumDescriptorsPerMessage).contains(maximumDescriptors) else {
-            throw DMABufError(
-                .invalidArgument, operation: "make a channel",
-                hint: "maximumDescriptors is \(maximumDescriptors); it must be 1 to "
-                    + "\(Sys.maximumDescriptorsPerMessage) (SCM_MAX_FD)")
-        }
+        try Self.check(maximumDescriptors: maximumDescriptors)
         self.owned = owned
         self.maximumDescriptors = maximumDescriptors
         self.admission = admission
