@@ -26,6 +26,9 @@ let vgemUAPIInclude: [String] = {
 /// swift-system does with its own mocking.
 let mocking: [SwiftSetting] = [.define("ENABLE_MOCKING", .when(configuration: .debug))]
 let lifetimes: [SwiftSetting] = [.enableExperimentalFeature("Lifetimes")]
+/// Test files that import Foundation (to decode `dmabuf ls --json`) must not change what `contains`
+/// and friends mean in the other files of their target: each file sees only what it imports.
+let ownImports: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
 
 let package = Package(
     name: "swift-dmabuf",
@@ -132,8 +135,9 @@ let package = Package(
                 "DMABufV4L2", "DMABufInspection", "DMABufCLI",
                 "DMABufTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: lifetimes + mocking
+            swiftSettings: lifetimes + mocking + ownImports
         ),
         // Device tests: /dev/dmabuf_exporter and vgem. Serialised; skipped where the devices are
         // missing, except with DMABUF_VM=1 (the VM runner), where a missing device fails them.
@@ -146,7 +150,7 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: lifetimes + mocking
+            swiftSettings: lifetimes + mocking + ownImports
         ),
     ],
     swiftLanguageModes: [.v6]

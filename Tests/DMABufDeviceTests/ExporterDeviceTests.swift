@@ -1,3 +1,4 @@
+import ArgumentParser
 import CDMABuf
 import DMABuf
 import DMABufExporterClient

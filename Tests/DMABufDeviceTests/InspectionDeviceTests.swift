@@ -363,8 +363,10 @@ extension DeviceTests {
                             pss: each * Self.page))
             }
             #expect((json?.total.buffers ?? 0) >= processes * each)
-            // Under TCG, with a debug build: about 100 times the time on real hardware with a release build.
-            #expect(libraryTime < .seconds(30) && cliTime < .seconds(30), "the scan is slow")
+            // A bound for a scan gone quadratic, not a benchmark: under TCG on a shared machine, with a
+            // debug build, 1,000 buffers took 2.6 s (library) and 4.3 s (CLI) on stock 6.12, and 24 s and
+            // 58 s on the KASAN kernel with the machine loaded.
+            #expect(libraryTime < .seconds(180) && cliTime < .seconds(180), "the scan is slow")
         }
 
         /// As nobody: its own holder is listed, root's processes and bufinfo are not readable, and

@@ -108,7 +108,7 @@ import Testing
     }
 
     @Test func bufinfoParser() throws {
-        for iteration in 0..<Fuzz.iterations(4000) {
+        for iteration in 0..<Fuzz.iterations(2000) {
             var r = Fuzz.generator(iteration, stream: 0xB1)
             let case_ = "seed \(Fuzz.seedText) iteration \(iteration)"
             let lineNames = r.chance(70)
@@ -145,7 +145,7 @@ import Testing
     }
 
     @Test func mapsParser() throws {
-        for iteration in 0..<Fuzz.iterations(4000) {
+        for iteration in 0..<Fuzz.iterations(2000) {
             var r = Fuzz.generator(iteration, stream: 0xB2)
             let case_ = "seed \(Fuzz.seedText) iteration \(iteration)"
             let (text, mappings) = Self.maps(&r)

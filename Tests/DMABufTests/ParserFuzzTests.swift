@@ -1,3 +1,4 @@
+import ArgumentParser
 import DMABuf
 import DMABufTestSupport
 import Glibc
@@ -190,10 +191,7 @@ extension FDInfoOutcome {
     /// the text, and a name only where the text has a name line.
     func isConsistent(with text: String) -> Bool {
         guard case .parsed(let info) = self else { return true }
-        // An empty name is in every text (Foundation's `contains`, which another file of this module
-        // imports, says it is in none).
-        return text.contains("exp_name:") && text.contains("size:")
-            && (info.exporterName.isEmpty || text.contains(info.exporterName))
+        return text.contains("exp_name:") && text.contains("size:") && text.contains(info.exporterName)
             && (info.name == nil || text.contains("name:"))
     }
 }
