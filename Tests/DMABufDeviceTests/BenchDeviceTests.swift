@@ -1,3 +1,4 @@
+import ArgumentParser
 import DMABuf
 import DMABufExporterClient
 import DMABufTestSupport

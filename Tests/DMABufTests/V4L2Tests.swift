@@ -1,3 +1,4 @@
+import ArgumentParser
 import CDMABuf
 import DMABufV4L2
 import Testing
