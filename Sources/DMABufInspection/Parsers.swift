@@ -39,7 +39,7 @@ public struct DMABufMapping: Hashable, Sendable {
     /// have the kernel's fields (`start-end perms offset dev inode`) is malformed; the last line
     /// may be cut short (a file that changed as it was read) and is then left out.
     ///
-    /// - Throws: ``DMABufError/Code/malformedInput`` for a dma-buf line that is malformed.
+    /// - Throws: `DMABufError.Code.malformedInput` for a dma-buf line that is malformed.
     public static func parse(maps text: String, source: String = "maps") throws(DMABufError) -> [DMABufMapping] {
         var mappings: [DMABufMapping] = []
         // Split as bytes: as Characters, "\r\n" is one, and a name ending in "\r" would join two lines.
@@ -126,7 +126,7 @@ public struct KernelBufferRecord: Hashable, Sendable {
     ///
     /// - Returns: the records, and whether the text was complete (it ended with the `Total ...
     ///   objects` line; a text cut short gives the records before the cut).
-    /// - Throws: ``DMABufError/Code/malformedInput`` if it has no header or a buffer's line is malformed.
+    /// - Throws: `DMABufError.Code.malformedInput` if it has no header or a buffer's line is malformed.
     public static func parse(bufinfo text: String, source: String = "bufinfo") throws(DMABufError) -> (
         records: [KernelBufferRecord], isComplete: Bool
     ) {
@@ -200,7 +200,7 @@ public struct KernelBufferRecord: Hashable, Sendable {
     /// The record for one directory of `/sys/kernel/dmabuf/buffers` (CONFIG_DMABUF_SYSFS_STATS):
     /// its name is the inode, and it holds `exporter_name` and `size` (each a line of text).
     ///
-    /// - Throws: ``DMABufError/Code/malformedInput`` if the name is not an inode, the size is not a
+    /// - Throws: `DMABufError.Code.malformedInput` if the name is not an inode, the size is not a
     ///   number or the exporter's name is empty.
     public init(sysfsDirectory directory: String, exporterName: String, size: String) throws(DMABufError) {
         let source = "/sys/kernel/dmabuf/buffers/\(directory)"
