@@ -13,7 +13,8 @@ struct Bench: ParsableCommand {
         discussion: """
             Each operation runs in batches after one warm-up batch; a sample is a batch's time divided by \
             its operations, and the figures are the median, minimum and maximum over the samples, in \
-            seconds per operation: a DMA_BUF_IOCTL_SYNC START/END pair; allocate, map, touch one byte, \
+            seconds per operation: a DMA_BUF_IOCTL_SYNC START/END pair; a dma-buf fd sent there and back \
+            over a DMABufChannel; allocate, map, touch one byte, \
             unmap and close, for 4 KiB and 4 MiB; a sequential read of 64 MiB through a RawSpan. Build \
             it in release (swift build -c release) for figures worth comparing.
             """
@@ -107,6 +108,20 @@ struct Bench: ParsableCommand {
             })
         _ = consume mapping
         try buffer.close()
+
+        let channels = try DMABufChannel.pair()
+        let shared = try device.allocate(size: page, name: "bench")
+        let message = DMABufChannelMessage(.data)
+        results.append(
+            try time("fd-round-trip", size: page, batch: plan.syncBatch, samples: plan.samples) {
+                try channels.first.send(message, buffer: shared)
+                var there = try channels.second.receive()
+                let received = try there.takeBuffer(at: 0)
+                try channels.second.send(message, buffer: received)
+                var back = try channels.first.receive()
+                _ = try back.takeBuffer(at: 0)
+            })
+        try shared.close()
 
         for (size, batch) in [(4 << 10, plan.smallAllocationBatch), (4 << 20, plan.largeAllocationBatch)] {
             results.append(

@@ -138,7 +138,7 @@ public struct V4L2CaptureStream: ~Copyable, Sendable {
 
     /// The next filled frame (VIDIOC_DQBUF), waiting for it with poll at most `timeout`.
     ///
-    /// - Throws: `.busy` with ETIMEDOUT if no frame came in time (the hint says why that may
+    /// - Throws: `.timedOut` if no frame came in time (the hint says why that may
     ///   be), `.invalidArgument` if the stream is not on, `.badResponse` for a frame the
     ///   driver marked as failed (V4L2_BUF_FLAG_ERROR; it is requeued).
     public func dequeue(timeout: Duration) throws(DMABufError) -> V4L2Frame {
@@ -427,7 +427,7 @@ final class CaptureQueue: @unchecked Sendable {
 
     private func timedOut(_ timeout: Duration) -> DMABufError {
         DMABufError(
-            .busy, errno: .timedOut, operation: "VIDIOC_DQBUF", target: path,
+            .timedOut, errno: .timedOut, operation: "VIDIOC_DQBUF", target: path,
             hint: "No frame within \(timeout); every buffer may be dequeued and held (requeue frames), "
                 + "or the device has stopped producing them")
     }

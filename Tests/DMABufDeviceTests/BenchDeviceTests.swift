@@ -14,7 +14,8 @@ extension DeviceTests {
             let names = measurements.map { "\($0.measure) \($0.size)" }
             #expect(
                 names == [
-                    "sync-pair 4096", "alloc-map-touch-unmap-close 4096", "alloc-map-touch-unmap-close 4194304",
+                    "sync-pair 4096", "fd-round-trip 4096", "alloc-map-touch-unmap-close 4096",
+                    "alloc-map-touch-unmap-close 4194304",
                     "sequential-read 4194304",
                 ])
             for measurement in measurements {

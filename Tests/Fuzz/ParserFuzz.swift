@@ -1,4 +1,5 @@
-// A libFuzzer entry point for the two text parsers and the channel's header parser: coverage-guided search to complement the
+// A libFuzzer entry point for the text parsers (fdinfo, byte counts, and dmabuf ls's maps and
+// bufinfo) and the channel's header parser: coverage-guided search to complement the
 // seeded fuzzing in Tests/DMABufTests/ParserFuzzTests.swift. Not a SwiftPM target: it is compiled
 // together with the DMABuf sources and ByteCount.swift, instrumented, into one program. From the
 // package root: `make fuzz` (scripts/fuzz builds it and runs it; FUZZ_ARGS="-runs=N" and other
@@ -27,5 +28,6 @@ public func parserFuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CI
         precondition(!error.description.isEmpty)
     }
     channelMessageFuzz(UnsafeBufferPointer(start: data, count: size))  // Tests/Fuzz/ChannelFuzz.swift
+    inspectionParserFuzz(text)  // Tests/Fuzz/InspectionFuzz.swift
     return 0
 }

@@ -39,6 +39,7 @@
 
 #include <drm/drm_mode.h>
 #include <linux/dma-heap.h>
+#include <linux/magic.h>
 #include <linux/udmabuf.h>
 
 #include "harness.h"
@@ -542,6 +543,38 @@ static void alloc_map_touch_with_library_calls(size_t size)
 	close(fd);
 }
 
+/*
+ * One dma-buf fd there and back over a SOCK_SEQPACKET socketpair, as
+ * DMABufChannel does it: a 32-byte header with the fd, received with
+ * MSG_CMSG_CLOEXEC and checked to be a dma-buf (fstatfs), then closed.
+ */
+static int channel[2] = { -1, -1 }, channel_buffer = -1;
+
+static int channel_pass(int from, int to, int fd)
+{
+	char header[32] = "dbuf";
+	struct statfs fs;
+	ssize_t n;
+	int got;
+
+	if (send_with_fd(from, fd, header, sizeof(header), 0) != sizeof(header))
+		die("sendmsg");
+	got = recv_with_fd(to, header, sizeof(header), MSG_CMSG_CLOEXEC, &n);
+	if (got < 0 || n != sizeof(header) || fstatfs(got, &fs) || fs.f_type != DMA_BUF_MAGIC)
+		die("recvmsg");
+	return got;
+}
+
+static void fd_round_trip(size_t size)
+{
+	int there = channel_pass(channel[0], channel[1], channel_buffer);
+	int back = channel_pass(channel[1], channel[0], there);
+
+	(void)size;
+	close(there);
+	close(back);
+}
+
 static void time_batches(const char *measure, size_t size, int batch, void (*op)(size_t), int fd)
 {
 	double samples[MAX_ROUNDS];
@@ -575,6 +608,14 @@ static void bench_ops(void)
 	time_batches("sync-pair", PAGE, quick ? 100 : 1000, NULL, fd);
 	munmap(page, PAGE);
 	close(fd);
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel))
+		die("socketpair");
+	channel_buffer = source_exporter(PAGE);
+	time_batches("fd-round-trip", PAGE, quick ? 100 : 1000, fd_round_trip, -1);
+	close(channel_buffer);
+	close(channel[0]);
+	close(channel[1]);
 
 	time_batches("alloc-map-touch-unmap-close", 4 * KiB, quick ? 20 : 200, alloc_map_touch, -1);
 	time_batches("alloc-map-touch-unmap-close", 4 * MiB, quick ? 5 : 20, alloc_map_touch, -1);
