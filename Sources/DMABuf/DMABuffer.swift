@@ -49,9 +49,11 @@ public struct DMABuffer: ~Copyable, Sendable {
     }
 
     /// Takes ownership of `descriptor` without checking its file system type (tests map memfds
-    /// this way). Reads the stored metadata and sets FD_CLOEXEC; on failure the fd stays the
-    /// caller's.
-    package init(trusting descriptor: FileDescriptor, operation: String = "adopt as dma-buf") throws(DMABufError) {
+    /// this way). Reads the stored metadata and sets FD_CLOEXEC unless `closeOnExecIsSet`; on
+    /// failure the fd stays the caller's.
+    package init(
+        trusting descriptor: FileDescriptor, operation: String = "adopt as dma-buf", closeOnExecIsSet: Bool = false
+    ) throws(DMABufError) {
         // Messages are made only on failure (`get` takes them as autoclosures): on every
         // allocation they cost as much as a system call (`dmabuf bench`).
         let target = { "dma-buf fd \(descriptor.rawValue)" }
@@ -59,7 +61,9 @@ public struct DMABuffer: ~Copyable, Sendable {
         // fstat gives the size too, which saves an lseek(SEEK_END): since Linux 5.3 every dma-buf
         // has an inode of its own whose i_size is the buffer's size.
         let status = try Sys.stat(descriptor).get(operation + ": fstat", on: target())
-        try Sys.setCloseOnExec(descriptor).get(operation + ": fcntl(F_SETFD, FD_CLOEXEC)", on: target())
+        if !closeOnExecIsSet {
+            try Sys.setCloseOnExec(descriptor).get(operation + ": fcntl(F_SETFD, FD_CLOEXEC)", on: target())
+        }
         self.init(
             owning: descriptor, size: Int(status.st_size),
             accessMode: FileDescriptor.AccessMode(rawValue: flags & O_ACCMODE),

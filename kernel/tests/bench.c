@@ -31,6 +31,7 @@
  * have and does not fails the run, another is skipped. A consumer that reads
  * wrong bytes, or a fresh buffer that is not zero, fails the run too.
  */
+#include <stdbool.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
@@ -550,10 +551,11 @@ static void alloc_map_touch_with_library_calls(size_t size)
  */
 static int channel[2] = { -1, -1 }, channel_buffer = -1;
 
-static int channel_pass(int from, int to, int fd)
+static int channel_pass(int from, int to, int fd, bool library_calls)
 {
 	char header[32] = "dbuf";
 	struct statfs fs;
+	struct stat st;
 	ssize_t n;
 	int got;
 
@@ -562,17 +564,31 @@ static int channel_pass(int from, int to, int fd)
 	got = recv_with_fd(to, header, sizeof(header), MSG_CMSG_CLOEXEC, &n);
 	if (got < 0 || n != sizeof(header) || fstatfs(got, &fs) || fs.f_type != DMA_BUF_MAGIC)
 		die("recvmsg");
+	/* What adopting it as a DMABuffer adds: its access mode, identity and size. */
+	if (library_calls && (fcntl(got, F_GETFL) < 0 || fstat(got, &st)))
+		die("adopt");
 	return got;
+}
+
+static void fd_round_trip_calls(bool library_calls)
+{
+	int there = channel_pass(channel[0], channel[1], channel_buffer, library_calls);
+	int back = channel_pass(channel[1], channel[0], there, library_calls);
+
+	close(there);
+	close(back);
 }
 
 static void fd_round_trip(size_t size)
 {
-	int there = channel_pass(channel[0], channel[1], channel_buffer);
-	int back = channel_pass(channel[1], channel[0], there);
-
 	(void)size;
-	close(there);
-	close(back);
+	fd_round_trip_calls(false);
+}
+
+static void fd_round_trip_with_library_calls(size_t size)
+{
+	(void)size;
+	fd_round_trip_calls(true);
 }
 
 static void time_batches(const char *measure, size_t size, int batch, void (*op)(size_t), int fd)
@@ -613,6 +629,8 @@ static void bench_ops(void)
 		die("socketpair");
 	channel_buffer = source_exporter(PAGE);
 	time_batches("fd-round-trip", PAGE, quick ? 100 : 1000, fd_round_trip, -1);
+	time_batches("fd-round-trip+library-calls", PAGE, quick ? 100 : 1000,
+		     fd_round_trip_with_library_calls, -1);
 	close(channel_buffer);
 	close(channel[0]);
 	close(channel[1]);

@@ -107,17 +107,18 @@ extension Sys {
     package static func send(
         _ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer, descriptors: [FileDescriptor], flags: CInt = 0
     ) -> Result<Int, Errno> {
-        let raw = descriptors.map(\.rawValue)
-        var control = [UInt8](repeating: 0, count: CDMABuf_cmsg_space_for_fds(UInt32(raw.count)))
-        return syscall(SystemCallDescription("sendmsg", descriptor: fd.rawValue)) {
-            raw.withUnsafeBufferPointer { fds in
-                control.withUnsafeMutableBytes { control in
+        // On the stack: a message's buffers are small, and sending is the channel's hot path.
+        withUnsafeTemporaryAllocation(of: CInt.self, capacity: max(descriptors.count, 1)) { raw in
+            for (index, descriptor) in descriptors.enumerated() { raw[index] = descriptor.rawValue }
+            let controlLength = CDMABuf_cmsg_space_for_fds(UInt32(descriptors.count))
+            return withUnsafeTemporaryAllocation(byteCount: max(controlLength, 1), alignment: 8) { control in
+                syscall(SystemCallDescription("sendmsg", descriptor: fd.rawValue)) {
                     CDMABuf_send_with_fds(
-                        fd.rawValue, bytes.baseAddress, bytes.count, fds.baseAddress, UInt32(fds.count),
+                        fd.rawValue, bytes.baseAddress, bytes.count, raw.baseAddress, UInt32(descriptors.count),
                         control.baseAddress, CDMABuf_MSG_NOSIGNAL() | flags)
-                }
+                }.map { Int($0) }
             }
-        }.map { Int($0) }
+        }
     }
 
     /// One `recvmsg` into `bytes`, MSG_CMSG_CLOEXEC plus `flags`, with room in the control
@@ -127,36 +128,35 @@ extension Sys {
         _ fd: FileDescriptor, into bytes: UnsafeMutableRawBufferPointer, descriptorRoom: Int, flags: CInt = 0
     ) -> Result<ReceivedPacket, Errno> {
         let controlLength = CDMABuf_cmsg_space_for_fds(UInt32(descriptorRoom))
-        var control = [UInt8](repeating: 0, count: controlLength)
         // The control buffer is rounded up, so it may hold a few more fds than asked for.
         let capacity = controlLength / MemoryLayout<CInt>.size
-        var fds = [CInt](repeating: -1, count: capacity)
         var received: UInt32 = 0
         var dropped: UInt32 = 0
         var messageFlags: CInt = 0
-        return syscall(SystemCallDescription("recvmsg", descriptor: fd.rawValue)) {
-            control.withUnsafeMutableBytes { control in
-                fds.withUnsafeMutableBufferPointer { fds in
+        // On the stack, as in send.
+        return withUnsafeTemporaryAllocation(byteCount: controlLength, alignment: 8) { control in
+            withUnsafeTemporaryAllocation(of: CInt.self, capacity: capacity) { fds in
+                syscall(SystemCallDescription("recvmsg", descriptor: fd.rawValue)) {
                     CDMABuf_receive_with_fds(
                         fd.rawValue, bytes.baseAddress, bytes.count, control.baseAddress, control.count,
                         fds.baseAddress, UInt32(fds.count), &received, &dropped, &messageFlags,
                         CDMABuf_MSG_CMSG_CLOEXEC() | flags)
+                }.map { count in
+                    let arrived = fds[..<Int(received)].map(FileDescriptor.init(rawValue:))
+                    #if ENABLE_MOCKING
+                        // Fds that arrive are opened by this call: let leak checks see them.
+                        for descriptor in arrived {
+                            SyscallMock.current?.record(
+                                SystemCall("recvmsg(SCM_RIGHTS)", descriptor: fd.rawValue, createsDescriptor: true),
+                                .success(Int(descriptor.rawValue)), injected: false)
+                        }
+                    #endif
+                    return ReceivedPacket(
+                        byteCount: Int(count), descriptors: arrived, droppedDescriptors: Int(dropped),
+                        truncated: messageFlags & CDMABuf_MSG_TRUNC() != 0,
+                        controlTruncated: messageFlags & CDMABuf_MSG_CTRUNC() != 0)
                 }
             }
-        }.map { count in
-            let arrived = fds[..<Int(received)].map(FileDescriptor.init(rawValue:))
-            #if ENABLE_MOCKING
-                // Fds that arrive are opened by this call: let leak checks see them.
-                for descriptor in arrived {
-                    SyscallMock.current?.record(
-                        SystemCall("recvmsg(SCM_RIGHTS)", descriptor: fd.rawValue, createsDescriptor: true),
-                        .success(Int(descriptor.rawValue)), injected: false)
-                }
-            #endif
-            return ReceivedPacket(
-                byteCount: Int(count), descriptors: arrived, droppedDescriptors: Int(dropped),
-                truncated: messageFlags & CDMABuf_MSG_TRUNC() != 0,
-                controlTruncated: messageFlags & CDMABuf_MSG_CTRUNC() != 0)
         }
     }
 

@@ -172,13 +172,14 @@ public struct DMABufChannel: ~Copyable, Sendable {
         _ message: DMABufChannelMessage, descriptors: [FileDescriptor], flags: CInt
     ) throws(DMABufError) {
         let bytes = try message.encoded(descriptorCount: descriptors.count)
-        let operation = "send a \(message.kind) message with \(descriptors.count) fds"
+        // Made only on failure: on every message it would cost more than the sendmsg (dmabuf bench).
+        let operation = { "send a \(message.kind) message with \(descriptors.count) fds" }
         let sent = try bytes.withUnsafeBytes { Sys.send(owned.rawValue, $0, descriptors: descriptors, flags: flags) }
-            .get(operation, on: target, hint: Self.peerHint)
+            .get(operation(), on: target, hint: Self.peerHint)
         // A SOCK_SEQPACKET send is all or nothing; anything else is a broken socket.
         guard sent == bytes.count else {
             throw DMABufError(
-                .badResponse, operation: operation, target: target,
+                .badResponse, operation: operation(), target: target,
                 hint: "sendmsg sent \(sent) of \(bytes.count) bytes of one packet")
         }
     }
@@ -289,14 +290,14 @@ public struct DMABufChannel: ~Copyable, Sendable {
     private borrowing func verifyBuffer(
         _ fd: FileDescriptor, position: Int, kind: DMABufChannelMessage.Kind
     ) throws(DMABufError) {
-        let operation = "receive a \(kind) message: fd \(position)"
-        let type = try Sys.fileSystemType(fd).get(operation + ": fstatfs", on: target)
+        let operation = { "receive a \(kind) message: fd \(position)" }
+        let type = try Sys.fileSystemType(fd).get(operation() + ": fstatfs", on: target)
         if type == Sys.dmaBufMagic { return }
         #if ENABLE_MOCKING
             if case .dmaBufsAndMemfdsForTesting = admission, type == Int(CDMABuf_TMPFS_MAGIC()) { return }
         #endif
         throw DMABufError(
-            .notADMABuf, operation: operation, target: target,
+            .notADMABuf, operation: operation(), target: target,
             hint: "The peer sent \(Sys.describe(fd) ?? "a file") (file system type 0x\(String(type, radix: 16))), "
                 + "not a dma-buf; every fd of the message was closed")
     }
@@ -356,7 +357,8 @@ extension DMABufChannel {
             descriptors[index] = nil
             do {
                 // The receive path has checked that it is a dma-buf.
-                return try DMABuffer(trusting: fd, operation: "adopt a received dma-buf")
+                // MSG_CMSG_CLOEXEC made it close-on-exec as it arrived.
+                return try DMABuffer(trusting: fd, operation: "adopt a received dma-buf", closeOnExecIsSet: true)
             } catch {
                 _ = Sys.close(fd)
                 throw error
