@@ -53,25 +53,25 @@ extension Sys {
     }
 
     package static func bind(_ fd: FileDescriptor, _ address: sockaddr_un) -> Result<Void, Errno> {
-        var address = address
-        return syscall(SystemCallDescription("bind", descriptor: fd.rawValue)) {
-            withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
+        syscall(SystemCallDescription("bind", descriptor: fd.rawValue)) {
+            withSocketAddress(address) { Glibc.bind(fd.rawValue, $0, $1) }
         }.map { _ in }
     }
 
     package static func connect(_ fd: FileDescriptor, _ address: sockaddr_un) -> Result<Void, Errno> {
-        var address = address
-        return syscall(SystemCallDescription("connect", descriptor: fd.rawValue)) {
-            withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
+        syscall(SystemCallDescription("connect", descriptor: fd.rawValue)) {
+            withSocketAddress(address) { Glibc.connect(fd.rawValue, $0, $1) }
         }.map { _ in }
+    }
+
+    /// `address` as the generic `sockaddr` pointer and length that bind and connect take.
+    private static func withSocketAddress(
+        _ address: sockaddr_un, _ body: (UnsafePointer<sockaddr>, socklen_t) -> CInt
+    ) -> CInt {
+        var address = address
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
     }
 
     package static func listen(_ fd: FileDescriptor, backlog: CInt) -> Result<Void, Errno> {
