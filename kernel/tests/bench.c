@@ -229,24 +229,30 @@ struct result {
 	int ok;
 };
 
-/* Consumer: receive the bytes or the fd, map, read everything, report. */
+/*
+ * Consumer: say it is ready, then receive the bytes or the fd, map, read
+ * everything, report. The clock starts once it is waiting, so the time is
+ * the handoff's and none of it the fork's.
+ */
 static void consume(enum carrier carrier, int sock, int pipe_in, size_t size, struct result *result,
 		    uint64_t expected)
 {
 	struct rusage before, after;
-	uint64_t *words;
-	char go;
+	uint64_t *words = NULL;
 
-	if (read(sock, &go, 1) != 1)
-		die("read go");
+	/* A copy's destination is there before the bytes, as a pipeline's would be. */
+	if (carrier != BY_FD) {
+		words = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (words == MAP_FAILED)
+			die("consumer mmap");
+	}
 	getrusage(RUSAGE_SELF, &before);
+	if (write(sock, "r", 1) != 1)
+		die("write ready");
 	if (carrier != BY_FD) {
 		int in = carrier == BY_PIPE ? pipe_in : sock;
 		size_t got = 0;
 
-		words = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (words == MAP_FAILED)
-			die("consumer mmap");
 		while (got < size) {
 			ssize_t n = read(in, (char *)words + got, size - got);
 
@@ -274,13 +280,20 @@ static void consume(enum carrier carrier, int sock, int pipe_in, size_t size, st
 	munmap(words, size);
 }
 
-static struct result handoff_once(const struct path *path, size_t size)
+/*
+ * One handoff of @size bytes. @elsewhere: bytes of other memory the producer
+ * writes after filling the buffer, the control that tells the cost of the
+ * memory a producer has just written from the cost of the handoff itself.
+ */
+static struct result handoff_once(const struct path *path, size_t size, size_t elsewhere)
 {
 	struct result *result = mmap(NULL, sizeof(*result), PROT_READ | PROT_WRITE,
 				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	int socks[2], pipes[2] = { -1, -1 }, status, fd = -1;
 	uint64_t *words, expected;
+	void *other = NULL;
 	struct result copy;
+	char ready;
 	pid_t pid;
 
 	if (result == MAP_FAILED || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, socks))
@@ -309,9 +322,15 @@ static struct result handoff_once(const struct path *path, size_t size)
 		consume(path->carrier, socks[1], pipes[0], size, result, expected);
 		_exit(0);
 	}
+	if (read(socks[0], &ready, 1) != 1)
+		die("read ready");
+	if (elsewhere) {
+		other = mmap(NULL, elsewhere, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (other == MAP_FAILED)
+			die("producer mmap");
+		memset(other, 1, elsewhere);
+	}
 	result->start = now_sec();
-	if (write(socks[0], "g", 1) != 1)
-		die("write go");
 	if (path->carrier == BY_FD) {
 		if (send_with_fd(socks[0], fd, "f", 1, 0) != 1)
 			die("sendmsg");
@@ -331,6 +350,8 @@ static struct result handoff_once(const struct path *path, size_t size)
 		result->ok = 0;
 	copy = *result;
 	munmap(words, size);
+	if (other)
+		munmap(other, elsewhere);
 	if (fd >= 0)
 		close(fd);
 	if (pipes[0] >= 0) {
@@ -391,28 +412,40 @@ static int select_paths(const struct path *paths, int count, const char *only, c
 	return n;
 }
 
+/* The control's other memory: as much as the 64 MiB handoff's buffer. */
+#define CONTROL_ELSEWHERE	(64 * MiB)
+
 /*
  * Each round takes every path in turn, so that a busy moment of a shared
- * machine slows one round of each path rather than every round of one.
+ * machine slows one round of each path rather than every round of one. At
+ * the smallest size a round also takes the control: the exporter's handoff
+ * after the producer wrote CONTROL_ELSEWHERE bytes of other memory.
  */
 static void bench_handoff(const size_t *sizes, int nsizes, const char *only)
 {
-	const struct path *paths[ARRAY_SIZE(handoff_paths)];
+	const struct path *paths[ARRAY_SIZE(handoff_paths)], *control = NULL;
 	int npaths = select_paths(handoff_paths, ARRAY_SIZE(handoff_paths), only, paths);
+	int smallest = 0;
 
+	for (int p = 0; p < npaths; p++)
+		if (!strcmp(paths[p]->name, "exporter"))
+			control = paths[p];
+	for (int s = 1; s < nsizes; s++)
+		smallest = sizes[s] < sizes[smallest] ? s : smallest;
 	for (int s = 0; s < nsizes; s++) {
-		double readable[ARRAY_SIZE(handoff_paths)][MAX_ROUNDS];
-		double read_all[ARRAY_SIZE(handoff_paths)][MAX_ROUNDS];
-		double faults[ARRAY_SIZE(handoff_paths)][MAX_ROUNDS];
-		int n = rounds_for(sizes[s]);
+		double readable[ARRAY_SIZE(handoff_paths) + 1][MAX_ROUNDS];
+		double read_all[ARRAY_SIZE(handoff_paths) + 1][MAX_ROUNDS];
+		double faults[ARRAY_SIZE(handoff_paths) + 1][MAX_ROUNDS];
+		int n = rounds_for(sizes[s]), ntaken = npaths + (control && s == smallest);
 
 		for (int r = 0; r < n; r++) {
-			for (int p = 0; p < npaths; p++) {
-				struct result result = handoff_once(paths[p], sizes[s]);
+			for (int p = 0; p < ntaken; p++) {
+				const struct path *path = p < npaths ? paths[p] : control;
+				struct result result = handoff_once(path, sizes[s], p < npaths ? 0 : CONTROL_ELSEWHERE);
 
 				if (!result.ok) {
 					fprintf(stderr, "bench: FAIL: %s, %zu bytes: the consumer read wrong data\n",
-						paths[p]->name, sizes[s]);
+						path->name, sizes[s]);
 					failed = 1;
 				}
 				readable[p][r] = result.readable;
@@ -425,6 +458,9 @@ static void bench_handoff(const size_t *sizes, int nsizes, const char *only)
 			emit("handoff", paths[p]->name, "read-all", "s", sizes[s], read_all[p], n);
 			emit("handoff", paths[p]->name, "consumer-faults", "count", sizes[s], faults[p], n);
 		}
+		if (ntaken > npaths)
+			emit("handoff", control->name, "readable-after-64MiB-written", "s", sizes[s],
+			     readable[npaths], n);
 	}
 }
 
