@@ -239,6 +239,7 @@ static void consume(enum carrier carrier, int sock, int pipe_in, size_t size, st
 {
 	struct rusage before, after;
 	uint64_t *words = NULL;
+	int fd = -1;
 
 	/* A copy's destination is there before the bytes, as a pipeline's would be. */
 	if (carrier != BY_FD) {
@@ -263,14 +264,13 @@ static void consume(enum carrier carrier, int sock, int pipe_in, size_t size, st
 	} else {
 		ssize_t n;
 		char byte;
-		int fd = recv_with_fd(sock, &byte, 1, 0, &n);
 
+		fd = recv_with_fd(sock, &byte, 1, 0, &n);
 		if (fd < 0)
 			die("recvmsg");
 		words = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 		if (words == MAP_FAILED)
 			die("consumer mmap");
-		close(fd);
 	}
 	result->readable = now_sec() - result->start;
 	result->ok = sum_words(words, size) == expected;
@@ -278,6 +278,9 @@ static void consume(enum carrier carrier, int sock, int pipe_in, size_t size, st
 	getrusage(RUSAGE_SELF, &after);
 	result->faults = after.ru_minflt - before.ru_minflt;
 	munmap(words, size);
+	/* Mapped, the bytes are readable: the fd is closed off the clock. */
+	if (fd >= 0)
+		close(fd);
 }
 
 /*
