@@ -56,6 +56,7 @@ struct List: AsyncParsableCommand {
         var snapshot = scan()
         print(json ? Self.json(snapshot) : Self.table(snapshot, by: by))
         guard let watch else { return }
+        fflush(nil)  // a pipe to a monitor sees each scan as it ends, the first one too
         var done = 1
         while scans.map({ done < $0 }) ?? true {
             try await Task.sleep(for: .milliseconds(Int(watch * 1000)))
@@ -66,7 +67,7 @@ struct List: AsyncParsableCommand {
             } else if !changes.isEmpty {
                 print(Self.describe(changes))
             }
-            fflush(nil)  // a pipe to a monitor sees each scan as it ends
+            fflush(nil)
             snapshot = next
             done += 1
         }

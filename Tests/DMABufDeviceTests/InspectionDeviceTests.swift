@@ -144,39 +144,92 @@ func spawnProcess(
     return pid
 }
 
-/// Runs the real `dmabuf` binary (built next to the test bundle) with `arguments`, optionally
-/// as nobody, and returns its exit status and standard output.
-func runDmabuf(_ arguments: [String], asNobody: Bool = false) throws -> (status: CInt, output: String) {
-    let tool = FilePath(try testHelperPath()).removingLastComponent().appending("dmabuf").string
-    try #require(access(tool, X_OK) == 0, "\(tool) is built by swift build --build-tests")
-    let output = try closeOnExecPipe()
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+/// The real `dmabuf` binary (built next to the test bundle) running with `arguments`, optionally
+/// as nobody, its standard output read from a pipe as it comes.
+final class RunningDmabuf {
     let pid: pid_t
-    do {
-        pid = try spawnProcess((asNobody ? nobody : []) + [tool] + arguments, &actions)
-    } catch {
-        Glibc.close(output[0])
-        Glibc.close(output[1])
-        throw error
+    private let output: CInt
+    private var pending: [UInt8] = []
+    private var reaped = false
+
+    init(_ arguments: [String], asNobody: Bool = false) throws {
+        let tool = FilePath(try testHelperPath()).removingLastComponent().appending("dmabuf").string
+        try #require(access(tool, X_OK) == 0, "\(tool) is built by swift build --build-tests")
+        let pipe = try closeOnExecPipe()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
+        defer { Glibc.close(pipe[1]) }
+        do {
+            pid = try spawnProcess((asNobody ? nobody : []) + [tool] + arguments, &actions)
+        } catch {
+            Glibc.close(pipe[0])
+            throw error
+        }
+        output = pipe[0]
     }
-    Glibc.close(output[1])
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let count = read(output[0], &chunk, chunk.count)
-        if count == -1 && errno == EINTR { continue }
-        if count <= 0 { break }
-        bytes += chunk[..<count]
+
+    /// More output, waiting up to `timeout`; empty at the end of it.
+    private func readChunk(timeout: Duration) throws -> ArraySlice<UInt8> {
+        var ready = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
+        let waited = poll(&ready, 1, CInt(timeout.components.seconds * 1000))
+        try #require(waited != 0, "dmabuf printed nothing for \(timeout)")
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = read(output, &chunk, chunk.count)
+            if count == -1 && errno == EINTR { continue }
+            try #require(count >= 0, "reading dmabuf's output: \(Errno(rawValue: errno))")
+            return chunk[..<count]
+        }
     }
-    Glibc.close(output[0])
-    var status: CInt = 0
-    while waitpid(pid, &status, 0) == -1 {
-        try #require(errno == EINTR)
+
+    /// The next line of output, without its newline.
+    func line(timeout: Duration = .seconds(120)) throws -> String {
+        while true {
+            if let end = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                defer { pending.removeSubrange(...end) }
+                return String(decoding: pending[..<end], as: UTF8.self)
+            }
+            let chunk = try readChunk(timeout: timeout)
+            try #require(!chunk.isEmpty, "dmabuf's output ended in the middle of a line")
+            pending += chunk
+        }
     }
-    return (status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f), String(decoding: bytes, as: UTF8.self))
+
+    /// The rest of the output, to its end.
+    func remainingOutput() throws -> String {
+        while case let chunk = try readChunk(timeout: .seconds(600)), !chunk.isEmpty { pending += chunk }
+        defer { pending = [] }
+        return String(decoding: pending, as: UTF8.self)
+    }
+
+    /// Waits for the exit: its status, or 128 + the signal that ended it.
+    func exitStatus() throws -> CInt {
+        var status: CInt = 0
+        while waitpid(pid, &status, 0) == -1 {
+            try #require(errno == EINTR)
+        }
+        reaped = true
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    deinit {
+        Glibc.close(output)
+        if !reaped {
+            Glibc.kill(pid, SIGKILL)
+            var status: CInt = 0
+            while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        }
+    }
+}
+
+/// Runs the real `dmabuf` binary with `arguments`, optionally as nobody, and returns its exit
+/// status and standard output.
+func runDmabuf(_ arguments: [String], asNobody: Bool = false) throws -> (status: CInt, output: String) {
+    let running = try RunningDmabuf(arguments, asNobody: asNobody)
+    let output = try running.remainingOutput()
+    return (try running.exitStatus(), output)
 }
 
 /// `dmabuf ls --json` with `arguments`, decoded.
@@ -332,6 +385,43 @@ extension DeviceTests {
             try vgem.closeHandle(handle)
             let after = try listJSON()
             #expect(after.buffer(inode) == nil, "freed once vgem let go")
+        }
+
+        /// `dmabuf ls --watch --json` through a pipe: the first scan arrives at once, and each later
+        /// scan is one line naming the buffers created and freed since, with the process's counts.
+        @Test func watchReportsBuffersCreatedAndFreed() throws {
+            struct Change: Decodable {
+                struct Process: Decodable {
+                    var pid: Int32
+                    var buffers: [Int]
+                    var size: [Int]
+                }
+                var version: Int
+                var created: [UInt64]
+                var freed: [UInt64]
+                var processes: [Process]
+            }
+            let me = getpid()
+            let watcher = try RunningDmabuf(["ls", "--watch", "2", "--scans", "3", "--json", "--pid", "\(me)"])
+            // The first scan is the whole document, its last line a lone brace; the next scan
+            // comes 2 s after it.
+            while try watcher.line() != "}" {}
+            let buffer = try DMABufExporter().allocate(size: 3 * Self.page, name: "ls-watch")
+            let inode = buffer.identity.inode
+
+            let afterCreate = try JSONDecoder().decode(Change.self, from: Data(try watcher.line().utf8))
+            #expect(afterCreate.version == 1)
+            #expect(afterCreate.created == [inode] && afterCreate.freed.isEmpty)
+            let grew = try #require(afterCreate.processes.first { $0.pid == me }, "this process's change")
+            #expect(grew.buffers.count == 2 && grew.buffers[1] == grew.buffers[0] + 1)
+            #expect(grew.size.count == 2 && grew.size[1] == grew.size[0] + 3 * Self.page)
+            try buffer.close()
+
+            let afterFree = try JSONDecoder().decode(Change.self, from: Data(try watcher.line().utf8))
+            #expect(afterFree.freed == [inode] && afterFree.created.isEmpty)
+            #expect(afterFree.processes.first { $0.pid == me }.map { $0.buffers[0] == $0.buffers[1] + 1 } == true)
+            #expect(try watcher.remainingOutput().isEmpty, "three scans, then the end")
+            #expect(try watcher.exitStatus() == 0)
         }
 
         /// 1,000 buffers across 10 processes: each is listed with its holder, and the scan (the
