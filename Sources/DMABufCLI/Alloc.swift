@@ -8,7 +8,7 @@ import SystemPackage
 /// Allocates a buffer from a source (by default the first available: heap:system, udmabuf,
 /// exporter, vgem) and describes it; optionally keeps it alive a while, so
 /// that other tools can look at it (/proc/PID/fdinfo, /sys/kernel/debug/dma_buf/bufinfo).
-struct Alloc: AsyncParsableCommand {
+struct Alloc: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Allocate a dma-buf from a source and print what it is."
     )
@@ -32,7 +32,7 @@ struct Alloc: AsyncParsableCommand {
         }
     }
 
-    func run() async throws {
+    func run() throws {
         let exporterPath = FilePath(options.device)
         let allocator = try source.open(exporterPath: exporterPath)
         for skipped in allocator.passedOver {
@@ -57,7 +57,7 @@ struct Alloc: AsyncParsableCommand {
         }
         if let hold {
             print("holding it for \(hold) s: see /proc/\(getpid())/fdinfo/\(fd)")
-            try await Task.sleep(for: .seconds(hold))
+            sleep(seconds: hold)
         }
     }
 }

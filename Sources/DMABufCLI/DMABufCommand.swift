@@ -1,10 +1,14 @@
 import ArgumentParser
 import DMABuf
 import DMABufExporterClient
+import Glibc
 import SystemPackage
 
+/// Every subcommand is synchronous: without Swift concurrency the process keeps one thread, and
+/// `dmabuf bench` measures what single-threaded C does (a second thread alone puts every fd system
+/// call on the kernel's slower path for shared fd tables).
 @main
-struct DMABufCommand: AsyncParsableCommand {
+struct DMABufCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dmabuf",
         abstract: "Work with Linux dma-bufs: every source of them, and the dmabuf_exporter kernel module.",
@@ -53,5 +57,15 @@ func withCommandHints<R: ~Copyable>(_ body: () throws(DMABufError) -> R) throws(
         return try body()
     } catch {
         throw CommandError(error: error)
+    }
+}
+
+/// Sleeps the calling thread for `seconds` (0 or more, finite), through signals that interrupt it.
+func sleep(seconds: Double) {
+    let whole = seconds.rounded(.down)
+    var request = timespec(tv_sec: Int(whole), tv_nsec: Int((seconds - whole) * 1e9))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) == -1 && errno == EINTR {
+        request = remaining
     }
 }

@@ -49,7 +49,7 @@ struct List: AsyncParsableCommand {
         if let pid, pid <= 0 { throw ValidationError("--pid takes a process id above 0") }
     }
 
-    func run() async throws {
+    func run() throws {
         if let pid, kill(pid, 0) != 0 && errno == ESRCH {
             throw ValidationError("no process \(pid)")
         }
@@ -59,7 +59,7 @@ struct List: AsyncParsableCommand {
         fflush(nil)  // a pipe to a monitor sees each scan as it ends, the first one too
         var done = 1
         while scans.map({ done < $0 }) ?? true {
-            try await Task.sleep(for: .milliseconds(Int(watch * 1000)))
+            sleep(seconds: watch)
             let next = scan()
             let changes = next.changes(since: snapshot)
             if json {

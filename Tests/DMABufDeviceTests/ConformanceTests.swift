@@ -413,11 +413,11 @@ extension DeviceTests {
         }
 
         @Test(arguments: DMABufSource.allCases)
-        func allocCommandAllocatesFromIt(source: DMABufSource) async throws {
+        func allocCommandAllocatesFromIt(source: DMABufSource) throws {
             var available = false
             try withSource(source) { _ in available = true }
             guard available else { return }
-            try await Alloc.parse(["--from", source.name, "--size", "64K", "--name", "cli"]).run()
+            try Alloc.parse(["--from", source.name, "--size", "64K", "--name", "cli"]).run()
         }
     }
 }

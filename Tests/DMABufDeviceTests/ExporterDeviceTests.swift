@@ -78,8 +78,8 @@ extension DeviceTests {
             #expect(try DMABufExporter().readShared() == "Hello from the test suite")
         }
 
-        @Test func allocCommandSucceeds() async throws {
-            try await Alloc.parse(["--size", "64K", "--name", "cli-test", "--read-only"]).run()
+        @Test func allocCommandSucceeds() throws {
+            try Alloc.parse(["--size", "64K", "--name", "cli-test", "--read-only"]).run()
         }
 
         // MARK: Allocation
