@@ -4,7 +4,7 @@ import Glibc
 
 /// `dmabuf ls`: every dma-buf on the system, who holds it, and how much each process and exporter
 /// has. The scan is the library's (`DMABufSnapshot.scan`); this only formats it.
-struct List: AsyncParsableCommand {
+struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ls",
         abstract: "List every dma-buf on the system: who holds it, per process and per exporter.",
