@@ -166,9 +166,19 @@ extension DMABuffer {
         borrowing func synchronize(_ direction: SyncDirection, _ phase: SyncPhase) throws(DMABufError) {
             let descriptor = owned.rawValue
             let phaseFlag = phase == .start ? CDMABuf_DMA_BUF_SYNC_START() : CDMABuf_DMA_BUF_SYNC_END()
-            try Sys.dmaBufSync(descriptor, flags: direction.flags | phaseFlag).get(
-                "DMA_BUF_IOCTL_SYNC(\(phase == .start ? "START" : "END"), \(direction.name))",
-                on: Self.target(descriptor))
+            if case .failure(let error) = Sys.dmaBufSync(descriptor, flags: direction.flags | phaseFlag) {
+                throw Self.syncError(error, direction, phase, descriptor)
+            }
+        }
+
+        /// Out of line, so that the hot path above needs no room for a message.
+        @inline(never)
+        private static func syncError(
+            _ error: Errno, _ direction: SyncDirection, _ phase: SyncPhase, _ descriptor: FileDescriptor
+        ) -> DMABufError {
+            DMABufError(
+                errno: error, operation: "DMA_BUF_IOCTL_SYNC(\(phase == .start ? "START" : "END"), \(direction.name))",
+                target: target(descriptor))
         }
 
         @usableFromInline

@@ -187,19 +187,33 @@ public struct DMABufChannel: ~Copyable, Sendable {
         try withUnsafeTemporaryAllocation(byteCount: DMABufChannelMessage.maximumLength, alignment: 8) {
             buffer throws(DMABufError) in
             let count = try message.encode(into: buffer, descriptorCount: descriptors.count)
-            // Made only on failure: on every message it would cost more than the sendmsg (dmabuf bench).
-            let operation = { "send a \(message.kind) message with \(descriptors.count) fds" }
-            let sent = try Sys.send(
+            let sent: Int
+            switch Sys.send(
                 owned.rawValue, UnsafeRawBufferPointer(rebasing: buffer[..<count]), descriptors: descriptors,
-                flags: flags
-            ).get(operation(), on: target, hint: Self.peerHint)
+                flags: flags)
+            {
+            case .success(let value): sent = value
+            case .failure(let error): throw sendError(message.kind, descriptors.count, errno: error)
+            }
             // A SOCK_SEQPACKET send is all or nothing; anything else is a broken socket.
             guard sent == count else {
-                throw DMABufError(
-                    .badResponse, operation: operation(), target: target,
+                throw sendError(
+                    message.kind, descriptors.count, code: .badResponse,
                     hint: "sendmsg sent \(sent) of \(count) bytes of one packet")
             }
         }
+    }
+
+    /// Made out of line, only on failure: on every message it would cost more than the sendmsg
+    /// (`dmabuf bench`, fd-round-trip).
+    @inline(never)
+    private borrowing func sendError(
+        _ kind: DMABufChannelMessage.Kind, _ descriptorCount: Int, code: DMABufError.Code? = nil, errno: Errno? = nil,
+        hint: String? = nil
+    ) -> DMABufError {
+        DMABufError(
+            code, errno: errno, operation: "send a \(kind) message with \(descriptorCount) fds", target: target,
+            hint: hint ?? errno.flatMap(Self.peerHint))
     }
 
     static func peerHint(_ error: Errno) -> String? {
@@ -263,15 +277,13 @@ public struct DMABufChannel: ~Copyable, Sendable {
     private borrowing func receive(
         into bytes: UnsafeMutableRawBufferPointer, descriptors room: UnsafeMutableBufferPointer<CInt>, flags: CInt
     ) throws(DMABufError) -> Received? {
-        let operation = "receive a message"
         let result = Sys.receive(
             owned.rawValue, into: bytes, descriptorRoom: maximumDescriptors, descriptors: room, flags: flags)
         let packet: ReceivedPacket
         switch result {
         case .success(let value): packet = value
         case .failure(.resourceTemporarilyUnavailable): return nil
-        case .failure(let error):
-            throw DMABufError(errno: error, operation: operation, target: target, hint: Self.peerHint(error))
+        case .failure(let error): throw receiveError(errno: error)
         }
         let count = packet.descriptorCount
         // Owned at once: closes them all unless kept.
@@ -279,28 +291,10 @@ public struct DMABufChannel: ~Copyable, Sendable {
         // recvmsg returns 0 both at the end and for an empty packet: the end is where the
         // socket also reports a hang-up.
         if packet.byteCount == 0 && count == 0 && !packet.truncated && peerHungUp() {
-            throw DMABufError(
-                .disconnected, operation: operation, target: target,
-                hint: "The peer closed its end of the channel or died (end of file)")
+            throw receiveError(.disconnected, hint: "The peer closed its end of the channel or died (end of file)")
         }
-        guard !packet.controlTruncated, packet.droppedDescriptors == 0 else {
-            throw DMABufError(
-                .limitExceeded, operation: operation, target: target,
-                hint: "The message carried more fds than the \(maximumDescriptors) this channel takes "
-                    + "(MSG_CTRUNC); the \(count) that arrived were closed")
-        }
-        guard count <= maximumDescriptors else {
-            throw DMABufError(
-                .limitExceeded, operation: operation, target: target,
-                hint: "The message carried \(count) fds, more than the \(maximumDescriptors) this channel "
-                    + "takes; all were closed")
-        }
-        guard !packet.truncated else {
-            throw DMABufError(
-                .malformedInput, operation: operation, target: target,
-                hint: "The message is longer than the \(DMABufChannelMessage.maximumLength) bytes the "
-                    + "protocol allows (MSG_TRUNC); its \(count) fds were closed")
-        }
+        guard !packet.controlTruncated, packet.droppedDescriptors == 0, count <= maximumDescriptors, !packet.truncated
+        else { throw refusal(of: packet) }
         let message = try DMABufChannelMessage.decode(
             UnsafeRawBufferPointer(rebasing: bytes[..<packet.byteCount]), descriptorCount: count)
         for (position, fd) in arrived.descriptors.enumerated() {
@@ -312,6 +306,39 @@ public struct DMABufChannel: ~Copyable, Sendable {
             }
         }
         return Received(message: message, owning: arrived.keep())
+    }
+
+    /// Why `packet` is refused: the checks of `receive(into:descriptors:flags:)` in its order.
+    /// The errors of receiving are made out of line, so that the path of a good message stays
+    /// short (`dmabuf bench`, fd-round-trip).
+    @inline(never)
+    private borrowing func refusal(of packet: ReceivedPacket) -> DMABufError {
+        let count = packet.descriptorCount
+        if packet.controlTruncated || packet.droppedDescriptors != 0 {
+            return receiveError(
+                .limitExceeded,
+                hint: "The message carried more fds than the \(maximumDescriptors) this channel takes "
+                    + "(MSG_CTRUNC); the \(count) that arrived were closed")
+        }
+        if count > maximumDescriptors {
+            return receiveError(
+                .limitExceeded,
+                hint: "The message carried \(count) fds, more than the \(maximumDescriptors) this channel "
+                    + "takes; all were closed")
+        }
+        return receiveError(
+            .malformedInput,
+            hint: "The message is longer than the \(DMABufChannelMessage.maximumLength) bytes the "
+                + "protocol allows (MSG_TRUNC); its \(count) fds were closed")
+    }
+
+    @inline(never)
+    private borrowing func receiveError(_ code: DMABufError.Code? = nil, errno: Errno? = nil, hint: String? = nil)
+        -> DMABufError
+    {
+        DMABufError(
+            code, errno: errno, operation: "receive a message", target: target,
+            hint: hint ?? errno.flatMap(Self.peerHint))
     }
 
     private borrowing func peerHungUp() -> Bool {
