@@ -123,7 +123,8 @@ public struct DMABufChannelMessage: Hashable, Sendable {
             UnsafeMutableRawBufferPointer(rebasing: buffer[Self.headerLength..<nameEnd]).copyBytes(from: name.utf8)
         }
         if !metadata.isEmpty {
-            metadata.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[nameEnd...]).copyMemory(from: $0) }
+            let room = UnsafeMutableRawBufferPointer(rebasing: buffer[nameEnd...])
+            metadata.withUnsafeBytes { room.copyMemory(from: $0) }
         }
         return nameEnd + metadata.count
     }
