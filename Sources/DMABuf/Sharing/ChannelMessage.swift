@@ -75,7 +75,7 @@ public struct DMABufChannelMessage: Hashable, Sendable {
 
     /// The message on the wire, sent with `descriptorCount` fds.
     ///
-    /// - Throws: as ``encode(into:descriptorCount:)``.
+    /// - Throws: as `encode(into:descriptorCount:)`.
     package func encoded(descriptorCount: Int) throws(DMABufError) -> [UInt8] {
         try withUnsafeTemporaryAllocation(byteCount: Self.maximumLength, alignment: 8) { buffer throws(DMABufError) in
             let count = try encode(into: buffer, descriptorCount: descriptorCount)
@@ -131,7 +131,7 @@ public struct DMABufChannelMessage: Hashable, Sendable {
 
     /// Parses a message that arrived with `descriptorCount` fds.
     ///
-    /// - Throws: as ``decode(_:descriptorCount:)-(UnsafeRawBufferPointer,_)``.
+    /// - Throws: as the `UnsafeRawBufferPointer` overload.
     package static func decode(_ bytes: some Collection<UInt8>, descriptorCount: Int) throws(DMABufError)
         -> DMABufChannelMessage
     {
