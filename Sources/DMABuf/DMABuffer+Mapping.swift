@@ -7,11 +7,9 @@ extension DMABuffer {
     /// gets a `RawSpan`.
     public struct CPUReadAccess: Hashable, Sendable, CustomStringConvertible {
         /// The CPU reads the buffer (DMA_BUF_SYNC_READ).
-        // Computed and inlinable rather than a stored global: a global is reached through a
-        // lazy-initialisation call on every access, a tenth of a SYNC pair's cost under TCG.
-        @inlinable public static var read: CPUReadAccess { CPUReadAccess() }
+        public static let read = CPUReadAccess()
 
-        @usableFromInline init() {}
+        private init() {}
 
         /// "READ".
         public var description: String { "READ" }
@@ -22,14 +20,14 @@ extension DMABuffer {
     public struct CPUWriteAccess: Hashable, Sendable, CustomStringConvertible {
         @usableFromInline let reads: Bool
 
-        @usableFromInline init(reads: Bool) {
+        private init(reads: Bool) {
             self.reads = reads
         }
 
         /// The CPU writes the buffer (DMA_BUF_SYNC_WRITE).
-        @inlinable public static var write: CPUWriteAccess { CPUWriteAccess(reads: false) }
+        public static let write = CPUWriteAccess(reads: false)
         /// The CPU reads and writes the buffer (DMA_BUF_SYNC_RW).
-        @inlinable public static var readWrite: CPUWriteAccess { CPUWriteAccess(reads: true) }
+        public static let readWrite = CPUWriteAccess(reads: true)
 
         /// "WRITE" or "RW".
         public var description: String { reads ? "RW" : "WRITE" }
