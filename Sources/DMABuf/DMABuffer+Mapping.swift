@@ -13,14 +13,12 @@ extension DMABuffer {
 
         /// "READ".
         public var description: String { "READ" }
-
-        var syncFlags: UInt64 { CDMABuf_DMA_BUF_SYNC_READ() }
     }
 
     /// Write access by the CPU, for ``Mapping/withCPUAccess(_:_:)-(_,(MutableRawSpan)->R)``: the
     /// body gets an `inout MutableRawSpan`.
     public struct CPUWriteAccess: Hashable, Sendable, CustomStringConvertible {
-        private let reads: Bool
+        @usableFromInline let reads: Bool
 
         private init(reads: Bool) {
             self.reads = reads
@@ -33,8 +31,33 @@ extension DMABuffer {
 
         /// "WRITE" or "RW".
         public var description: String { reads ? "RW" : "WRITE" }
+    }
 
-        var syncFlags: UInt64 { CDMABuf_DMA_BUF_SYNC_WRITE() | (reads ? CDMABuf_DMA_BUF_SYNC_READ() : 0) }
+    /// What DMA_BUF_IOCTL_SYNC is told the CPU does: its READ and WRITE flags.
+    @usableFromInline enum SyncDirection: Sendable {
+        case read, write, readWrite
+
+        var flags: UInt64 {
+            switch self {
+            case .read: CDMABuf_DMA_BUF_SYNC_READ()
+            case .write: CDMABuf_DMA_BUF_SYNC_WRITE()
+            case .readWrite: CDMABuf_DMA_BUF_SYNC_READ() | CDMABuf_DMA_BUF_SYNC_WRITE()
+            }
+        }
+
+        /// "READ", "WRITE" or "RW", for messages.
+        var name: StaticString {
+            switch self {
+            case .read: "READ"
+            case .write: "WRITE"
+            case .readWrite: "RW"
+            }
+        }
+    }
+
+    /// The START or END of CPU access.
+    @usableFromInline enum SyncPhase: Sendable {
+        case start, end
     }
 
     /// A shared memory mapping of a dma-buf, or of a page-aligned part of it, unmapped when the
@@ -54,7 +77,7 @@ extension DMABuffer {
     /// another task, and its mutable views need exclusive (`mutating`) access.
     public struct Mapping: ~Copyable, @unchecked Sendable {
         private let owned: OwnedDescriptor
-        private let base: UnsafeMutableRawPointer
+        @usableFromInline let base: UnsafeMutableRawPointer
         /// Bytes mapped.
         public let count: Int
         /// Where the mapping starts in the buffer.
@@ -89,13 +112,12 @@ extension DMABuffer {
         ///
         /// - Throws: the SYNC ioctl's error as a ``DMABufError``, or what `body` throws (which
         ///   wins over a failed END).
+        @inlinable
         @discardableResult
         public borrowing func withCPUAccess<R>(
             _ access: CPUReadAccess, _ body: (RawSpan) throws -> R
         ) throws -> R {
-            try synchronize(access.syncFlags, String(describing: access)) {
-                try body(unsynchronizedBytes)
-            }
+            try synchronized(.read) { try body(unsynchronizedBytes) }
         }
 
         /// Runs `body` with the mapped bytes, between DMA_BUF_IOCTL_SYNC START and END for
@@ -106,42 +128,64 @@ extension DMABuffer {
         ///
         /// - Throws: ``DMABufError/Code/permissionDenied``, before any ioctl, on a read-only
         ///   mapping; the SYNC ioctl's error; or what `body` throws (which wins over a failed END).
+        @inlinable
         @discardableResult
         public mutating func withCPUAccess<R>(
             _ access: CPUWriteAccess, _ body: (inout MutableRawSpan) throws -> R
         ) throws -> R {
-            guard isWritable else {
-                throw DMABufError(
-                    .permissionDenied, operation: "CPU \(access) access", target: target,
-                    hint: "The mapping is read-only because its dma-buf fd was opened O_RDONLY")
-            }
+            let direction: SyncDirection = access.reads ? .readWrite : .write
+            guard isWritable else { throw readOnlyError(direction) }
             let bytes = UnsafeMutableRawBufferPointer(start: base, count: count)
-            return try synchronize(access.syncFlags, String(describing: access)) {
+            return try synchronized(direction) {
                 var span = MutableRawSpan(_unsafeBytes: bytes)
                 return try body(&span)
             }
         }
 
-        /// The names in an error are made only on failure: a SYNC pair takes a few microseconds,
-        /// and making them every time doubled it (`dmabuf bench`, sync-pair).
-        private borrowing func synchronize<R>(
-            _ direction: UInt64, _ name: @autoclosure () -> String, _ body: () throws -> R
-        ) throws -> R {
-            let descriptor = owned.rawValue
-            func sync(_ phase: UInt64, _ phaseName: StaticString) throws(DMABufError) {
-                try Sys.dmaBufSync(descriptor, flags: direction | phase)
-                    .get("DMA_BUF_IOCTL_SYNC(\(phaseName), \(name()))", on: Self.target(descriptor))
-            }
-            try sync(CDMABuf_DMA_BUF_SYNC_START(), "START")
+        /// `body` between SYNC START and END. Inlinable, with the ioctls in `synchronize`, so that
+        /// a caller's access compiles to two calls around its body: a SYNC pair takes two
+        /// microseconds under TCG, and the generic function and closures between the caller and
+        /// the ioctls added a tenth to it (`dmabuf bench`, sync-pair).
+        @inlinable
+        borrowing func synchronized<R>(_ direction: SyncDirection, _ body: () throws -> R) throws -> R {
+            try synchronize(direction, .start)
             let result: R
             do {
                 result = try body()
             } catch {
-                try? sync(CDMABuf_DMA_BUF_SYNC_END(), "END")
+                try? synchronize(direction, .end)
                 throw error
             }
-            try sync(CDMABuf_DMA_BUF_SYNC_END(), "END")
+            try synchronize(direction, .end)
             return result
+        }
+
+        /// One DMA_BUF_IOCTL_SYNC. The error's text is made only on failure: making it every time
+        /// doubled the cost of a SYNC pair (`dmabuf bench`, sync-pair).
+        @usableFromInline
+        borrowing func synchronize(_ direction: SyncDirection, _ phase: SyncPhase) throws(DMABufError) {
+            let descriptor = owned.rawValue
+            let phaseFlag = phase == .start ? CDMABuf_DMA_BUF_SYNC_START() : CDMABuf_DMA_BUF_SYNC_END()
+            if case .failure(let error) = Sys.dmaBufSync(descriptor, flags: direction.flags | phaseFlag) {
+                throw Self.syncError(error, direction, phase, descriptor)
+            }
+        }
+
+        /// Out of line, so that the hot path above needs no room for a message.
+        @inline(never)
+        private static func syncError(
+            _ error: Errno, _ direction: SyncDirection, _ phase: SyncPhase, _ descriptor: FileDescriptor
+        ) -> DMABufError {
+            DMABufError(
+                errno: error, operation: "DMA_BUF_IOCTL_SYNC(\(phase == .start ? "START" : "END"), \(direction.name))",
+                target: target(descriptor))
+        }
+
+        @usableFromInline
+        borrowing func readOnlyError(_ direction: SyncDirection) -> DMABufError {
+            DMABufError(
+                .permissionDenied, operation: "CPU \(direction.name) access", target: target,
+                hint: "The mapping is read-only because its dma-buf fd was opened O_RDONLY")
         }
 
         private var target: String { Self.target(owned.rawValue) }
@@ -157,6 +201,7 @@ extension DMABuffer {
         /// ``withCPUAccess(_:_:)-(_,(RawSpan)->R)``.
         public var unsynchronizedBytes: RawSpan {
             @_lifetime(borrow self)
+            @inlinable
             borrowing get {
                 let span = RawSpan(_unsafeBytes: UnsafeRawBufferPointer(start: base, count: count))
                 return _overrideLifetime(span, borrowing: self)

@@ -88,6 +88,33 @@ extension DeviceTests {
             #expect(producer.freeCount == 2, "a consumer that leaves gives every buffer back")
         }
 
+        /// Two dma-bufs and a sync_file in one message: the received fds are kept apart (the
+        /// first on its own, the rest in an array), so every position must come back as sent.
+        @Test func buffersAndAFenceInOneMessage() throws {
+            let exporter = try DMABufSource.exporter.open()
+            let first = try exporter.allocate(size: 4096, name: "first")
+            let second = try exporter.allocate(size: 8192, name: "second")
+            let fence = try first.exportSyncFile(.write)
+            let pair = try DMABufChannel.pair()
+            let descriptors = [
+                first.withUnsafeDescriptor { $0 }, second.withUnsafeDescriptor { $0 },
+                fence.withUnsafeDescriptor { $0 },
+            ]
+            try pair.first.send(DMABufChannelMessage(.ready, sequence: 9, hasFence: true), descriptors: descriptors)
+            var received = try pair.second.receive()
+            #expect(received.message.sequence == 9 && received.bufferCount == 2)
+            let b = try received.takeBuffer(at: 1)
+            #expect(b.identity == second.identity && b.size == 8192)
+            guard let arrived = received.takeFence() else { throw TestFailure("the fence did not arrive") }
+            #expect(try arrived.wait(timeout: .zero), "an export without fences is signalled")
+            let again = received.takeFence() == nil
+            #expect(again, "a fence is taken once")
+            let a = try received.takeBuffer(at: 0)
+            #expect(a.identity == first.identity && a.size == 4096)
+            #expect(throws: DMABufError.self) { try received.takeBuffer(at: 0) }
+            #expect(throws: DMABufError.self) { try received.takeBuffer(at: 2) }
+        }
+
         @Test func exportSyncFileProbe() throws {
             // Every test kernel has DMA_BUF_IOCTL_EXPORT_SYNC_FILE (6.0 and later): flags 0 is EINVAL.
             let buffer = try DMABufSource.exporter.open().allocate(size: 4096, name: "probe")

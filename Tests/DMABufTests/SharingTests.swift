@@ -16,7 +16,9 @@ func memfdChannelPair(maximumDescriptors: Int = 16) throws -> DMABufChannel.Pair
 /// Raw bytes and fds on the socket, bypassing the library's encoder: what a hostile peer sends.
 func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: [FileDescriptor] = []) throws {
     let fd = channel.withUnsafeDescriptor { $0 }
-    _ = try bytes.withUnsafeBytes { Sys.send(fd, $0, descriptors: descriptors) }.get()
+    _ = try bytes.withUnsafeBytes { bytes in
+        descriptors.withUnsafeBufferPointer { Sys.send(fd, bytes, descriptors: $0) }
+    }.get()
 }
 
 @Suite struct ChannelTests {

@@ -2,10 +2,12 @@ internal import CDMABuf
 import Glibc
 import SystemPackage
 
-/// What one `recvmsg` brought: bytes, the fds that arrived, and the kernel's message flags.
+/// What one `recvmsg` brought: a byte count, how many fds arrived (in the caller's buffer), and
+/// the kernel's message flags.
 package struct ReceivedPacket {
     package var byteCount: Int
-    package var descriptors: [FileDescriptor]
+    /// Fds written to the front of the caller's buffer, the caller's to close.
+    package var descriptorCount: Int
     /// Fds that arrived beyond the capacity asked for, already closed.
     package var droppedDescriptors: Int
     package var truncated: Bool
@@ -105,7 +107,8 @@ extension Sys {
     /// EPIPE, not SIGPIPE) plus `flags`. EINTR is retried: on a SOCK_SEQPACKET socket an
     /// interrupted send sent nothing. Returns the bytes sent.
     package static func send(
-        _ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer, descriptors: [FileDescriptor], flags: CInt = 0
+        _ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer, descriptors: UnsafeBufferPointer<FileDescriptor>,
+        flags: CInt = 0
     ) -> Result<Int, Errno> {
         // On the stack: a message's buffers are small, and sending is the channel's hot path.
         withUnsafeTemporaryAllocation(of: CInt.self, capacity: max(descriptors.count, 1)) { raw in
@@ -121,41 +124,45 @@ extension Sys {
         }
     }
 
+    /// How many fds a `receive` with room for `room` can bring, the size of the buffer it takes:
+    /// the control buffer is rounded up, so it may hold a few more than asked for.
+    package static func receivableDescriptors(room: Int) -> Int {
+        CDMABuf_cmsg_space_for_fds(UInt32(room)) / MemoryLayout<CInt>.size
+    }
+
     /// One `recvmsg` into `bytes`, MSG_CMSG_CLOEXEC plus `flags`, with room in the control
-    /// buffer for `descriptorRoom` fds. Every fd that arrived is in the result, the caller's to
-    /// close. EINTR is retried.
+    /// buffer for `descriptorRoom` fds. The fds that arrived are written to the front of
+    /// `descriptors` (at least ``receivableDescriptors(room:)`` long), the caller's to close.
+    /// EINTR is retried.
     package static func receive(
-        _ fd: FileDescriptor, into bytes: UnsafeMutableRawBufferPointer, descriptorRoom: Int, flags: CInt = 0
+        _ fd: FileDescriptor, into bytes: UnsafeMutableRawBufferPointer, descriptorRoom: Int,
+        descriptors: UnsafeMutableBufferPointer<CInt>, flags: CInt = 0
     ) -> Result<ReceivedPacket, Errno> {
         let controlLength = CDMABuf_cmsg_space_for_fds(UInt32(descriptorRoom))
-        // The control buffer is rounded up, so it may hold a few more fds than asked for.
-        let capacity = controlLength / MemoryLayout<CInt>.size
+        precondition(descriptors.count >= controlLength / MemoryLayout<CInt>.size, "fd buffer too small")
         var received: UInt32 = 0
         var dropped: UInt32 = 0
         var messageFlags: CInt = 0
         // On the stack, as in send.
         return withUnsafeTemporaryAllocation(byteCount: controlLength, alignment: 8) { control in
-            withUnsafeTemporaryAllocation(of: CInt.self, capacity: capacity) { fds in
-                syscall(SystemCallDescription("recvmsg", descriptor: fd.rawValue)) {
-                    CDMABuf_receive_with_fds(
-                        fd.rawValue, bytes.baseAddress, bytes.count, control.baseAddress, control.count,
-                        fds.baseAddress, UInt32(fds.count), &received, &dropped, &messageFlags,
-                        CDMABuf_MSG_CMSG_CLOEXEC() | flags)
-                }.map { count in
-                    let arrived = fds[..<Int(received)].map(FileDescriptor.init(rawValue:))
-                    #if ENABLE_MOCKING
-                        // Fds that arrive are opened by this call: let leak checks see them.
-                        for descriptor in arrived {
-                            SyscallMock.current?.record(
-                                SystemCall("recvmsg(SCM_RIGHTS)", descriptor: fd.rawValue, createsDescriptor: true),
-                                .success(Int(descriptor.rawValue)), injected: false)
-                        }
-                    #endif
-                    return ReceivedPacket(
-                        byteCount: Int(count), descriptors: arrived, droppedDescriptors: Int(dropped),
-                        truncated: messageFlags & CDMABuf_MSG_TRUNC() != 0,
-                        controlTruncated: messageFlags & CDMABuf_MSG_CTRUNC() != 0)
-                }
+            syscall(SystemCallDescription("recvmsg", descriptor: fd.rawValue)) {
+                CDMABuf_receive_with_fds(
+                    fd.rawValue, bytes.baseAddress, bytes.count, control.baseAddress, control.count,
+                    descriptors.baseAddress, UInt32(descriptors.count), &received, &dropped, &messageFlags,
+                    CDMABuf_MSG_CMSG_CLOEXEC() | flags)
+            }.map { count in
+                #if ENABLE_MOCKING
+                    // Fds that arrive are opened by this call: let leak checks see them.
+                    for descriptor in descriptors[..<Int(received)] {
+                        SyscallMock.current?.record(
+                            SystemCall("recvmsg(SCM_RIGHTS)", descriptor: fd.rawValue, createsDescriptor: true),
+                            .success(Int(descriptor)), injected: false)
+                    }
+                #endif
+                return ReceivedPacket(
+                    byteCount: Int(count), descriptorCount: Int(received), droppedDescriptors: Int(dropped),
+                    truncated: messageFlags & CDMABuf_MSG_TRUNC() != 0,
+                    controlTruncated: messageFlags & CDMABuf_MSG_CTRUNC() != 0)
             }
         }
     }

@@ -115,7 +115,9 @@ package enum Sys {
         }
     }
 
-    /// DMA_BUF_IOCTL_SYNC with raw `flags`, retrying EINTR and EAGAIN.
+    /// DMA_BUF_IOCTL_SYNC with raw `flags`, retrying EINTR and EAGAIN. Inlined into its callers:
+    /// it is the whole of CPU access's hot path (`dmabuf bench`, sync-pair).
+    @inline(__always)
     package static func dmaBufSync(_ fd: FileDescriptor, flags: UInt64) -> Result<Void, Errno> {
         var sync = dma_buf_sync(flags: flags)
         return ioctl(fd, CDMABuf_DMA_BUF_IOCTL_SYNC(), &sync, argument: flags, retry: .interruptedOrBusy).map { _ in }

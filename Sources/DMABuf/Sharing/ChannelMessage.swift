@@ -75,15 +75,28 @@ public struct DMABufChannelMessage: Hashable, Sendable {
 
     /// The message on the wire, sent with `descriptorCount` fds.
     ///
+    /// - Throws: as `encode(into:descriptorCount:)`.
+    package func encoded(descriptorCount: Int) throws(DMABufError) -> [UInt8] {
+        try withUnsafeTemporaryAllocation(byteCount: Self.maximumLength, alignment: 8) { buffer throws(DMABufError) in
+            let count = try encode(into: buffer, descriptorCount: descriptorCount)
+            return Array(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+        }
+    }
+
+    /// Writes the message as it goes on the wire, sent with `descriptorCount` fds, to the start of
+    /// `buffer`, which has room for ``maximumLength`` bytes, and returns its length. The send
+    /// path's encoding: it makes no array and no string.
+    ///
     /// - Throws: ``DMABufError/Code/invalidArgument`` for a name or metadata too long, too many
     ///   fds, or a fence flag without an fd.
-    package func encoded(descriptorCount: Int) throws(DMABufError) -> [UInt8] {
-        let nameBytes = Array(name.utf8)
+    package func encode(into buffer: UnsafeMutableRawBufferPointer, descriptorCount: Int) throws(DMABufError) -> Int {
+        precondition(buffer.count >= Self.maximumLength, "a channel message needs \(Self.maximumLength) bytes")
+        let nameLength = name.utf8.count
         func refuse(_ hint: String) -> DMABufError {
             DMABufError(.invalidArgument, operation: "encode a \(kind) message", hint: hint)
         }
-        guard nameBytes.count <= Self.maximumNameLength else {
-            throw refuse("The name is \(nameBytes.count) bytes of UTF-8; at most \(Self.maximumNameLength) fit")
+        guard nameLength <= Self.maximumNameLength else {
+            throw refuse("The name is \(nameLength) bytes of UTF-8; at most \(Self.maximumNameLength) fit")
         }
         guard metadata.count <= Self.maximumMetadataLength else {
             throw refuse("The metadata is \(metadata.count) bytes; at most \(Self.maximumMetadataLength) fit")
@@ -92,35 +105,53 @@ public struct DMABufChannelMessage: Hashable, Sendable {
             throw refuse("\(descriptorCount) fds; one message carries 0 to \(Sys.maximumDescriptorsPerMessage)")
         }
         guard !hasFence || descriptorCount >= 1 else { throw refuse("A message with a fence needs its fd") }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(Self.headerLength + nameBytes.count + metadata.count)
-        func append<T: FixedWidthInteger>(_ value: T) {
-            withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
+        func store<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+            buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
         }
-        append(Self.magic)
-        append(Self.version)
-        append(kind.rawValue)
-        append(sequence)
-        append(length)
-        append(index)
-        append(UInt8(descriptorCount))
-        append(UInt8(hasFence ? 1 : 0))
-        append(UInt8(nameBytes.count))
-        append(UInt8(metadata.count))
-        return bytes + nameBytes + metadata
+        store(Self.magic, at: 0)
+        store(Self.version, at: 4)
+        store(kind.rawValue, at: 6)
+        store(sequence, at: 8)
+        store(length, at: 16)
+        store(index, at: 24)
+        store(UInt8(descriptorCount), at: 28)
+        store(UInt8(hasFence ? 1 : 0), at: 29)
+        store(UInt8(nameLength), at: 30)
+        store(UInt8(metadata.count), at: 31)
+        let nameEnd = Self.headerLength + nameLength
+        if nameLength > 0 {
+            UnsafeMutableRawBufferPointer(rebasing: buffer[Self.headerLength..<nameEnd]).copyBytes(from: name.utf8)
+        }
+        if !metadata.isEmpty {
+            let room = UnsafeMutableRawBufferPointer(rebasing: buffer[nameEnd...])
+            metadata.withUnsafeBytes { room.copyMemory(from: $0) }
+        }
+        return nameEnd + metadata.count
+    }
+
+    /// Parses a message that arrived with `descriptorCount` fds.
+    ///
+    /// - Throws: as the `UnsafeRawBufferPointer` overload.
+    package static func decode(_ bytes: some Collection<UInt8>, descriptorCount: Int) throws(DMABufError)
+        -> DMABufChannelMessage
+    {
+        try Array(bytes).withUnsafeBytes { bytes in
+            Result { () throws(DMABufError) in try decode(bytes, descriptorCount: descriptorCount) }
+        }.get()
     }
 
     /// Parses a message that arrived with `descriptorCount` fds: the receive path's whole check
-    /// of what the peer sent.
+    /// of what the peer sent. It reads the header in place; the message it returns makes an
+    /// array only for metadata, and a string only for a name too long to be stored inline (more
+    /// than 15 bytes).
     ///
     /// - Throws: ``DMABufError/Code/malformedInput`` for anything but a well-formed message of
     ///   this version: a short or long message, a wrong magic, an unknown version, kind or flag,
     ///   lengths that disagree with the bytes, an fd count other than what arrived, a name that is
     ///   not UTF-8.
-    package static func decode(_ bytes: some Collection<UInt8>, descriptorCount: Int) throws(DMABufError)
+    package static func decode(_ bytes: UnsafeRawBufferPointer, descriptorCount: Int) throws(DMABufError)
         -> DMABufChannelMessage
     {
-        let bytes = Array(bytes)
         func refuse(_ hint: String) -> DMABufError {
             DMABufError(.malformedInput, operation: "receive a channel message", hint: hint)
         }
@@ -128,9 +159,7 @@ public struct DMABufChannelMessage: Hashable, Sendable {
             throw refuse("It is \(bytes.count) bytes, shorter than the \(headerLength)-byte header")
         }
         func load<T: FixedWidthInteger>(_ offset: Int, as type: T.Type) -> T {
-            var value = T.zero
-            withUnsafeMutableBytes(of: &value) { $0.copyBytes(from: bytes[offset..<offset + MemoryLayout<T>.size]) }
-            return T(littleEndian: value)
+            T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
         }
         guard load(0, as: UInt32.self) == magic else {
             throw refuse("It does not start with the channel's magic \"dbuf\": the peer speaks another protocol")
@@ -162,12 +191,20 @@ public struct DMABufChannelMessage: Hashable, Sendable {
         }
         let hasFence = flags & 1 != 0
         guard !hasFence || descriptorCount >= 1 else { throw refuse("It declares a fence but carries no fd") }
-        let nameBytes = bytes[headerLength..<headerLength + nameLength]
-        guard let name = String(validating: nameBytes, as: UTF8.self) else { throw refuse("Its name is not UTF-8") }
+        let nameEnd = headerLength + nameLength
+        var name = ""
+        if nameLength > 0 {
+            let validated = UnsafeRawBufferPointer(rebasing: bytes[headerLength..<nameEnd]).withMemoryRebound(
+                to: UInt8.self
+            ) { String(validating: $0, as: UTF8.self) }
+            guard let validated else { throw refuse("Its name is not UTF-8") }
+            name = validated
+        }
         return DMABufChannelMessage(
             kind, sequence: load(8, as: UInt64.self), length: load(16, as: UInt64.self),
             index: load(24, as: UInt32.self), name: name,
-            metadata: Array(bytes[(headerLength + nameLength)...]), hasFence: hasFence)
+            metadata: metadataLength == 0 ? [] : Array(UnsafeRawBufferPointer(rebasing: bytes[nameEnd...])),
+            hasFence: hasFence)
     }
 }
 

@@ -165,23 +165,55 @@ public struct DMABufChannel: ~Copyable, Sendable {
 
     /// Sends `message` with the fd of `buffer`, which stays the caller's.
     public borrowing func send(_ message: DMABufChannelMessage, buffer: borrowing DMABuffer) throws(DMABufError) {
-        try send(message, descriptors: [buffer.withUnsafeDescriptor { $0 }])
+        // One fd needs no array: this is the channel's hot path.
+        let descriptor = buffer.withUnsafeDescriptor { $0 }
+        try withUnsafePointer(to: descriptor) { fd throws(DMABufError) in
+            try send(message, descriptors: UnsafeBufferPointer(start: fd, count: 1), flags: 0)
+        }
     }
 
     package borrowing func send(
         _ message: DMABufChannelMessage, descriptors: [FileDescriptor], flags: CInt
     ) throws(DMABufError) {
-        let bytes = try message.encoded(descriptorCount: descriptors.count)
-        // Made only on failure: on every message it would cost more than the sendmsg (dmabuf bench).
-        let operation = { "send a \(message.kind) message with \(descriptors.count) fds" }
-        let sent = try bytes.withUnsafeBytes { Sys.send(owned.rawValue, $0, descriptors: descriptors, flags: flags) }
-            .get(operation(), on: target, hint: Self.peerHint)
-        // A SOCK_SEQPACKET send is all or nothing; anything else is a broken socket.
-        guard sent == bytes.count else {
-            throw DMABufError(
-                .badResponse, operation: operation(), target: target,
-                hint: "sendmsg sent \(sent) of \(bytes.count) bytes of one packet")
+        try descriptors.withUnsafeBufferPointer { descriptors throws(DMABufError) in
+            try send(message, descriptors: descriptors, flags: flags)
         }
+    }
+
+    /// Encodes the message on the stack and sends it: no array, no string unless it fails.
+    private borrowing func send(
+        _ message: DMABufChannelMessage, descriptors: UnsafeBufferPointer<FileDescriptor>, flags: CInt
+    ) throws(DMABufError) {
+        try withUnsafeTemporaryAllocation(byteCount: DMABufChannelMessage.maximumLength, alignment: 8) {
+            buffer throws(DMABufError) in
+            let count = try message.encode(into: buffer, descriptorCount: descriptors.count)
+            let sent: Int
+            switch Sys.send(
+                owned.rawValue, UnsafeRawBufferPointer(rebasing: buffer[..<count]), descriptors: descriptors,
+                flags: flags)
+            {
+            case .success(let value): sent = value
+            case .failure(let error): throw sendError(message.kind, descriptors.count, errno: error)
+            }
+            // A SOCK_SEQPACKET send is all or nothing; anything else is a broken socket.
+            guard sent == count else {
+                throw sendError(
+                    message.kind, descriptors.count, code: .badResponse,
+                    hint: "sendmsg sent \(sent) of \(count) bytes of one packet")
+            }
+        }
+    }
+
+    /// Made out of line, only on failure: on every message it would cost more than the sendmsg
+    /// (`dmabuf bench`, fd-round-trip).
+    @inline(never)
+    private borrowing func sendError(
+        _ kind: DMABufChannelMessage.Kind, _ descriptorCount: Int, code: DMABufError.Code? = nil, errno: Errno? = nil,
+        hint: String? = nil
+    ) -> DMABufError {
+        DMABufError(
+            code, errno: errno, operation: "send a \(kind) message with \(descriptorCount) fds", target: target,
+            hint: hint ?? errno.flatMap(Self.peerHint))
     }
 
     static func peerHint(_ error: Errno) -> String? {
@@ -231,54 +263,82 @@ public struct DMABufChannel: ~Copyable, Sendable {
     }
 
     private borrowing func receive(flags: CInt) throws(DMABufError) -> Received? {
-        let operation = "receive a message"
-        var bytes = [UInt8](repeating: 0, count: DMABufChannelMessage.maximumLength + 1)
-        let result = bytes.withUnsafeMutableBytes {
-            Sys.receive(owned.rawValue, into: $0, descriptorRoom: maximumDescriptors, flags: flags)
+        // The message and its fds land on the stack: receiving is the channel's hot path, and
+        // only the `Received` it returns (with more than one fd) makes an array.
+        let capacity = Sys.receivableDescriptors(room: maximumDescriptors)
+        return try withUnsafeTemporaryAllocation(byteCount: DMABufChannelMessage.maximumLength + 1, alignment: 8) {
+            bytes throws(DMABufError) in
+            try withUnsafeTemporaryAllocation(of: CInt.self, capacity: capacity) { fds throws(DMABufError) in
+                try receive(into: bytes, descriptors: fds, flags: flags)
+            }
         }
+    }
+
+    private borrowing func receive(
+        into bytes: UnsafeMutableRawBufferPointer, descriptors room: UnsafeMutableBufferPointer<CInt>, flags: CInt
+    ) throws(DMABufError) -> Received? {
+        let result = Sys.receive(
+            owned.rawValue, into: bytes, descriptorRoom: maximumDescriptors, descriptors: room, flags: flags)
         let packet: ReceivedPacket
         switch result {
         case .success(let value): packet = value
         case .failure(.resourceTemporarilyUnavailable): return nil
-        case .failure(let error):
-            throw DMABufError(errno: error, operation: operation, target: target, hint: Self.peerHint(error))
+        case .failure(let error): throw receiveError(errno: error)
         }
-        var descriptors = ReceivedDescriptors(packet.descriptors)  // closes them all unless kept
-        let count = packet.descriptors.count
+        let count = packet.descriptorCount
+        // Owned at once: closes them all unless kept.
+        let arrived = ArrivedDescriptors(UnsafeBufferPointer(rebasing: room[..<count]))
         // recvmsg returns 0 both at the end and for an empty packet: the end is where the
         // socket also reports a hang-up.
         if packet.byteCount == 0 && count == 0 && !packet.truncated && peerHungUp() {
-            throw DMABufError(
-                .disconnected, operation: operation, target: target,
-                hint: "The peer closed its end of the channel or died (end of file)")
+            throw receiveError(.disconnected, hint: "The peer closed its end of the channel or died (end of file)")
         }
-        guard !packet.controlTruncated, packet.droppedDescriptors == 0 else {
-            throw DMABufError(
-                .limitExceeded, operation: operation, target: target,
+        guard !packet.controlTruncated, packet.droppedDescriptors == 0, count <= maximumDescriptors, !packet.truncated
+        else { throw refusal(of: packet) }
+        let message = try DMABufChannelMessage.decode(
+            UnsafeRawBufferPointer(rebasing: bytes[..<packet.byteCount]), descriptorCount: count)
+        for (position, fd) in arrived.descriptors.enumerated() {
+            if message.hasFence && position == count - 1 {
+                try SyncFile.verify(
+                    FileDescriptor(rawValue: fd), operation: "receive a \(message.kind) message: fence fd \(position)")
+            } else {
+                try verifyBuffer(FileDescriptor(rawValue: fd), position: position, kind: message.kind)
+            }
+        }
+        return Received(message: message, owning: arrived.keep())
+    }
+
+    /// Why `packet` is refused: the checks of `receive(into:descriptors:flags:)` in its order.
+    /// The errors of receiving are made out of line, so that the path of a good message stays
+    /// short (`dmabuf bench`, fd-round-trip).
+    @inline(never)
+    private borrowing func refusal(of packet: ReceivedPacket) -> DMABufError {
+        let count = packet.descriptorCount
+        if packet.controlTruncated || packet.droppedDescriptors != 0 {
+            return receiveError(
+                .limitExceeded,
                 hint: "The message carried more fds than the \(maximumDescriptors) this channel takes "
                     + "(MSG_CTRUNC); the \(count) that arrived were closed")
         }
-        guard count <= maximumDescriptors else {
-            throw DMABufError(
-                .limitExceeded, operation: operation, target: target,
+        if count > maximumDescriptors {
+            return receiveError(
+                .limitExceeded,
                 hint: "The message carried \(count) fds, more than the \(maximumDescriptors) this channel "
                     + "takes; all were closed")
         }
-        guard !packet.truncated else {
-            throw DMABufError(
-                .malformedInput, operation: operation, target: target,
-                hint: "The message is longer than the \(DMABufChannelMessage.maximumLength) bytes the "
-                    + "protocol allows (MSG_TRUNC); its \(count) fds were closed")
-        }
-        let message = try DMABufChannelMessage.decode(bytes[..<packet.byteCount], descriptorCount: count)
-        for (position, fd) in packet.descriptors.enumerated() {
-            if message.hasFence && position == count - 1 {
-                try SyncFile.verify(fd, operation: "receive a \(message.kind) message: fence fd \(position)")
-            } else {
-                try verifyBuffer(fd, position: position, kind: message.kind)
-            }
-        }
-        return Received(message: message, descriptors: descriptors.keep())
+        return receiveError(
+            .malformedInput,
+            hint: "The message is longer than the \(DMABufChannelMessage.maximumLength) bytes the "
+                + "protocol allows (MSG_TRUNC); its \(count) fds were closed")
+    }
+
+    @inline(never)
+    private borrowing func receiveError(_ code: DMABufError.Code? = nil, errno: Errno? = nil, hint: String? = nil)
+        -> DMABufError
+    {
+        DMABufError(
+            code, errno: errno, operation: "receive a message", target: target,
+            hint: hint ?? errno.flatMap(Self.peerHint))
     }
 
     private borrowing func peerHungUp() -> Bool {
@@ -305,20 +365,23 @@ public struct DMABufChannel: ~Copyable, Sendable {
     private var target: String { "channel socket fd \(owned.rawValue.rawValue)" }
 }
 
-/// Fds that arrived with a message: closed together when the value goes away, unless kept.
-private struct ReceivedDescriptors: ~Copyable {
-    private var descriptors: [FileDescriptor]
+/// Fds that arrived with a message, in the receive buffer: closed together when the value goes
+/// away, unless kept.
+private struct ArrivedDescriptors: ~Copyable {
+    let descriptors: UnsafeBufferPointer<CInt>
 
-    init(_ descriptors: [FileDescriptor]) {
+    init(_ descriptors: UnsafeBufferPointer<CInt>) {
         self.descriptors = descriptors
     }
 
     deinit {
-        for fd in descriptors { _ = Sys.close(fd) }
+        for fd in descriptors { _ = Sys.close(FileDescriptor(rawValue: fd)) }
     }
 
-    mutating func keep() -> [FileDescriptor] {
-        defer { descriptors = [] }
+    /// Hands the fds over: the caller now closes them.
+    consuming func keep() -> UnsafeBufferPointer<CInt> {
+        let descriptors = self.descriptors
+        discard self
         return descriptors
     }
 }
@@ -330,31 +393,48 @@ extension DMABufChannel {
     public struct Received: ~Copyable, Sendable {
         /// The message.
         public let message: DMABufChannelMessage
-        private var descriptors: [FileDescriptor?]
+        /// The fds not taken yet, in the order they came; nil once taken. The first is kept
+        /// apart so that a message with one fd, the usual case, makes no array.
+        private var first: FileDescriptor?
+        private var rest: [FileDescriptor?]
+        private let descriptorCount: Int
 
-        init(message: DMABufChannelMessage, descriptors: [FileDescriptor]) {
+        /// Takes over `descriptors`.
+        init(message: DMABufChannelMessage, owning descriptors: UnsafeBufferPointer<CInt>) {
             self.message = message
-            self.descriptors = descriptors
+            self.descriptorCount = descriptors.count
+            self.first = descriptors.first.map(FileDescriptor.init(rawValue:))
+            self.rest = descriptors.count > 1 ? descriptors.dropFirst().map { FileDescriptor(rawValue: $0) } : []
         }
 
         deinit {
-            for case let fd? in descriptors { _ = Sys.close(fd) }
+            if let first { _ = Sys.close(first) }
+            for case let fd? in rest { _ = Sys.close(fd) }
         }
 
         /// How many dma-buf fds came with the message (the fence not counted).
-        public var bufferCount: Int { descriptors.count - (message.hasFence ? 1 : 0) }
+        public var bufferCount: Int { descriptorCount - (message.hasFence ? 1 : 0) }
+
+        /// The `position`th fd, which is the caller's from now on; nil if taken already.
+        private mutating func takeDescriptor(at position: Int) -> FileDescriptor? {
+            if position == 0 {
+                defer { first = nil }
+                return first
+            }
+            defer { rest[position - 1] = nil }
+            return rest[position - 1]
+        }
 
         /// Takes the `index`th dma-buf that came with the message.
         ///
         /// - Throws: ``DMABufError/Code/invalidArgument`` for an index out of range or taken
         ///   already; the errors of reading the buffer's metadata (the fd is then closed).
         public mutating func takeBuffer(at index: Int) throws(DMABufError) -> DMABuffer {
-            guard (0..<bufferCount).contains(index), let fd = descriptors[index] else {
+            guard (0..<bufferCount).contains(index), let fd = takeDescriptor(at: index) else {
                 throw DMABufError(
                     .invalidArgument, operation: "take buffer \(index) of a \(message.kind) message",
                     hint: "The message brought \(bufferCount) buffers; each can be taken once")
             }
-            descriptors[index] = nil
             do {
                 // The receive path has checked that it is a dma-buf.
                 // MSG_CMSG_CLOEXEC made it close-on-exec as it arrived.
@@ -367,8 +447,7 @@ extension DMABufChannel {
 
         /// Takes the message's fence, if it came with one (and it was not taken already).
         public mutating func takeFence() -> SyncFile? {
-            guard message.hasFence, let fd = descriptors[descriptors.count - 1] else { return nil }
-            descriptors[descriptors.count - 1] = nil
+            guard message.hasFence, let fd = takeDescriptor(at: descriptorCount - 1) else { return nil }
             return SyncFile(owning: fd)
         }
     }
