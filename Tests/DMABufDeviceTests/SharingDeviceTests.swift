@@ -111,8 +111,8 @@ extension DeviceTests {
             #expect(again, "a fence is taken once")
             let a = try received.takeBuffer(at: 0)
             #expect(a.identity == first.identity && a.size == 4096)
-            #expect(throws: DMABufError.self) { try received.takeBuffer(at: 0) }
-            #expect(throws: DMABufError.self) { try received.takeBuffer(at: 2) }
+            #expect(throws: DMABufError.self) { _ = try received.takeBuffer(at: 0) }
+            #expect(throws: DMABufError.self) { _ = try received.takeBuffer(at: 2) }
         }
 
         @Test func exportSyncFileProbe() throws {

@@ -128,7 +128,7 @@ func consume(_ arguments: ArraySlice<String>) throws(DMABufError) -> Never {
             }
             let (sequence, bytesUsed) = (frame.sequence, frame.bytesUsed)
             let mismatch = try consumer.withBuffer(at: frame.index) { buffer throws(DMABufError) in
-                var mapping = try buffer.map()
+                let mapping = try buffer.map()
                 if arguments[0] == "memfd" {  // no DMA_BUF_IOCTL_SYNC on a memfd
                     let bytes = mapping.unsynchronizedBytes.extracting(0..<bytesUsed)
                     return FillPattern(seed: sequence + 1).firstMismatch(in: bytes)
