@@ -224,6 +224,7 @@ static const struct path handoff_paths[] = {
 };
 
 struct result {
+	uint64_t expected;	/* the sum of the words the producer wrote */
 	double start, readable, read_all;
 	long faults;
 	int ok;
@@ -234,8 +235,7 @@ struct result {
  * everything, report. The clock starts once it is waiting, so the time is
  * the handoff's and none of it the fork's.
  */
-static void consume(enum carrier carrier, int sock, int pipe_in, size_t size, struct result *result,
-		    uint64_t expected)
+static void consume(enum carrier carrier, int sock, int pipe_in, size_t size, struct result *result)
 {
 	struct rusage before, after;
 	uint64_t *words = NULL;
@@ -273,7 +273,7 @@ static void consume(enum carrier carrier, int sock, int pipe_in, size_t size, st
 			die("consumer mmap");
 	}
 	result->readable = now_sec() - result->start;
-	result->ok = sum_words(words, size) == expected;
+	result->ok = sum_words(words, size) == result->expected;
 	result->read_all = now_sec() - result->start;
 	getrusage(RUSAGE_SELF, &after);
 	result->faults = after.ru_minflt - before.ru_minflt;
@@ -293,7 +293,7 @@ static struct result handoff_once(const struct path *path, size_t size, size_t e
 	struct result *result = mmap(NULL, sizeof(*result), PROT_READ | PROT_WRITE,
 				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	int socks[2], pipes[2] = { -1, -1 }, status, fd = -1;
-	uint64_t *words, expected;
+	uint64_t *words;
 	void *other = NULL;
 	struct result copy;
 	char ready;
@@ -307,6 +307,17 @@ static struct result handoff_once(const struct path *path, size_t size, size_t e
 		/* The largest pipe an unprivileged user may ask for, its best case. */
 		fcntl(pipes[1], F_SETPIPE_SZ, 1 << 20);
 	}
+	/*
+	 * The consumer is a process of its own before the buffer exists, as in
+	 * a pipeline: forked later, it would inherit the producer's mapping.
+	 */
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		consume(path->carrier, socks[1], pipes[0], size, result);
+		_exit(0);
+	}
 	/* The producer fills the buffer before the clock starts. */
 	if (path->source) {
 		fd = path->source(size);
@@ -316,15 +327,7 @@ static struct result handoff_once(const struct path *path, size_t size, size_t e
 	}
 	if (words == MAP_FAILED)
 		die("producer mmap");
-	expected = fill(words, size);
-
-	pid = fork();
-	if (pid < 0)
-		die("fork");
-	if (pid == 0) {
-		consume(path->carrier, socks[1], pipes[0], size, result, expected);
-		_exit(0);
-	}
+	result->expected = fill(words, size);
 	if (read(socks[0], &ready, 1) != 1)
 		die("read ready");
 	if (elsewhere) {
