@@ -9,7 +9,9 @@
  *            until it has read them all, and counts its page faults. Paths:
  *            copies through a Unix socket and a pipe, and fds passed with
  *            SCM_RIGHTS of a memfd, an exporter buffer, a vgem buffer, a
- *            system-heap buffer and a udmabuf.
+ *            system-heap buffer and a udmabuf. At the smallest size, also
+ *            the control: the exporter's handoff after the producer wrote
+ *            64 MiB of other memory.
  *   alloc    exporter, system heap, udmabuf: the time to allocate, the DMA
  *            segments (nents) the module's IMPORT sees, the time of the
  *            first read of every byte through a fresh mapping.
