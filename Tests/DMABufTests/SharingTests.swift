@@ -44,7 +44,7 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
             #expect(first.withUnsafeDescriptor(isOpen) && second.withUnsafeDescriptor(isOpen))
             let noFence = received.takeFence() == nil
             #expect(noFence)
-            #expect(throws: DMABufError.self) { try received.takeBuffer(at: 0) }
+            #expect(throws: DMABufError.self) { _ = try received.takeBuffer(at: 0) }
         }
     }
 

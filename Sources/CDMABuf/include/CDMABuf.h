@@ -18,6 +18,7 @@
 #include <linux/udmabuf.h>
 #include <linux/videodev2.h>
 #include <stddef.h>
+#include <sys/ioctl.h>
 #include <sys/vfs.h>
 
 #include "CDMABufSWSync.h"
@@ -30,6 +31,17 @@ static inline unsigned long long CDMABuf_DMA_BUF_SYNC_WRITE(void) { return DMA_B
 static inline unsigned long long CDMABuf_DMA_BUF_SYNC_START(void) { return DMA_BUF_SYNC_START; }
 static inline unsigned long long CDMABuf_DMA_BUF_SYNC_END(void) { return DMA_BUF_SYNC_END; }
 static inline unsigned long long CDMABuf_DMA_BUF_SYNC_VALID_FLAGS_MASK(void) { return DMA_BUF_SYNC_VALID_FLAGS_MASK; }
+
+/*
+ * DMA_BUF_IOCTL_SYNC in one inline call: Swift reaches ioctl() directly, not
+ * through the Glibc overlay's wrapper (the pair is the whole of CPU access).
+ */
+static inline int CDMABuf_dma_buf_sync(int fd, unsigned long long flags)
+{
+	struct dma_buf_sync sync = { .flags = flags };
+
+	return ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync);
+}
 static inline unsigned long CDMABuf_DMA_BUF_IOCTL_EXPORT_SYNC_FILE(void) { return DMA_BUF_IOCTL_EXPORT_SYNC_FILE; }
 static inline unsigned long CDMABuf_DMA_BUF_IOCTL_IMPORT_SYNC_FILE(void) { return DMA_BUF_IOCTL_IMPORT_SYNC_FILE; }
 /* statfs f_type of every dma-buf fd */

@@ -119,8 +119,18 @@ package enum Sys {
     /// it is the whole of CPU access's hot path (`dmabuf bench`, sync-pair).
     @inline(__always)
     package static func dmaBufSync(_ fd: FileDescriptor, flags: UInt64) -> Result<Void, Errno> {
-        var sync = dma_buf_sync(flags: flags)
-        return ioctl(fd, CDMABuf_DMA_BUF_IOCTL_SYNC(), &sync, argument: flags, retry: .interruptedOrBusy).map { _ in }
+        #if ENABLE_MOCKING
+            if SyscallMock.current != nil {  // the mock sees it as the ioctl it is, argument and all
+                var sync = dma_buf_sync(flags: flags)
+                return ioctl(fd, CDMABuf_DMA_BUF_IOCTL_SYNC(), &sync, argument: flags, retry: .interruptedOrBusy)
+                    .map { _ in }
+            }
+        #endif
+        return syscall(
+            SystemCallDescription(
+                "ioctl", descriptor: fd.rawValue, request: CDMABuf_DMA_BUF_IOCTL_SYNC(), argument: flags),
+            retry: .interruptedOrBusy
+        ) { CDMABuf_dma_buf_sync(fd.rawValue, flags) }.map { _ in }
     }
 
     /// The size of a file or dma-buf: `lseek(fd, 0, SEEK_END)`. (dma-buf's llseek leaves the file
