@@ -12,7 +12,7 @@ extension DMABuffer {
         private init() {}
 
         /// "READ".
-        public var description: String { "READ" }
+        public var description: String { SyncDirection.read.name.description }
     }
 
     /// Write access by the CPU, for ``Mapping/withCPUAccess(_:_:)-(_,(MutableRawSpan)->R)``: the
@@ -30,7 +30,9 @@ extension DMABuffer {
         public static let readWrite = CPUWriteAccess(reads: true)
 
         /// "WRITE" or "RW".
-        public var description: String { reads ? "RW" : "WRITE" }
+        public var description: String { direction.name.description }
+
+        @inlinable var direction: SyncDirection { reads ? .readWrite : .write }
     }
 
     /// What DMA_BUF_IOCTL_SYNC is told the CPU does: its READ and WRITE flags.
@@ -133,7 +135,7 @@ extension DMABuffer {
         public mutating func withCPUAccess<R>(
             _ access: CPUWriteAccess, _ body: (inout MutableRawSpan) throws -> R
         ) throws -> R {
-            let direction: SyncDirection = access.reads ? .readWrite : .write
+            let direction = access.direction
             guard isWritable else { throw readOnlyError(direction) }
             let bytes = UnsafeMutableRawBufferPointer(start: base, count: count)
             return try synchronized(direction) {

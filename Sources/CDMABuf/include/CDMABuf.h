@@ -33,14 +33,13 @@ static inline unsigned long long CDMABuf_DMA_BUF_SYNC_END(void) { return DMA_BUF
 static inline unsigned long long CDMABuf_DMA_BUF_SYNC_VALID_FLAGS_MASK(void) { return DMA_BUF_SYNC_VALID_FLAGS_MASK; }
 
 /*
- * DMA_BUF_IOCTL_SYNC in one inline call: Swift reaches ioctl() directly, not
- * through the Glibc overlay's wrapper (the pair is the whole of CPU access).
+ * ioctl() with a pointer argument, inline: Swift reaches ioctl() directly, not
+ * through the Glibc overlay's wrapper (a SYNC pair, the whole of CPU access,
+ * is two of these).
  */
-static inline int CDMABuf_dma_buf_sync(int fd, unsigned long long flags)
+static inline int CDMABuf_ioctl(int fd, unsigned long request, void *arg)
 {
-	struct dma_buf_sync sync = { .flags = flags };
-
-	return ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync);
+	return ioctl(fd, request, arg);
 }
 static inline unsigned long CDMABuf_DMA_BUF_IOCTL_EXPORT_SYNC_FILE(void) { return DMA_BUF_IOCTL_EXPORT_SYNC_FILE; }
 static inline unsigned long CDMABuf_DMA_BUF_IOCTL_IMPORT_SYNC_FILE(void) { return DMA_BUF_IOCTL_IMPORT_SYNC_FILE; }

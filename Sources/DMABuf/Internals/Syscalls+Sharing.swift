@@ -139,7 +139,7 @@ extension Sys {
         descriptors: UnsafeMutableBufferPointer<CInt>, flags: CInt = 0
     ) -> Result<ReceivedPacket, Errno> {
         let controlLength = CDMABuf_cmsg_space_for_fds(UInt32(descriptorRoom))
-        precondition(descriptors.count >= controlLength / MemoryLayout<CInt>.size, "fd buffer too small")
+        precondition(descriptors.count >= receivableDescriptors(room: descriptorRoom), "fd buffer too small")
         var received: UInt32 = 0
         var dropped: UInt32 = 0
         var messageFlags: CInt = 0

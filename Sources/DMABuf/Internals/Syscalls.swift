@@ -94,7 +94,7 @@ package enum Sys {
         syscall(
             SystemCallDescription("ioctl", descriptor: fd.rawValue, request: request, argument: argument), retry: retry
         ) {
-            Glibc.ioctl(fd.rawValue, request, arg)
+            CDMABuf_ioctl(fd.rawValue, request, arg)
         }
     }
 
@@ -108,7 +108,7 @@ package enum Sys {
                 if SyscallMock.current != nil {
                     var call = SystemCall("ioctl", descriptor: fd.rawValue, request: request, argument: argument)
                     call.argumentBytes = Array(bytes)
-                    return syscall(call, retry: retry) { Glibc.ioctl(fd.rawValue, request, bytes.baseAddress!) }
+                    return syscall(call, retry: retry) { CDMABuf_ioctl(fd.rawValue, request, bytes.baseAddress!) }
                 }
             #endif
             return ioctl(fd, request, bytes.baseAddress!, argument: argument, retry: retry)
@@ -119,18 +119,8 @@ package enum Sys {
     /// it is the whole of CPU access's hot path (`dmabuf bench`, sync-pair).
     @inline(__always)
     package static func dmaBufSync(_ fd: FileDescriptor, flags: UInt64) -> Result<Void, Errno> {
-        #if ENABLE_MOCKING
-            if SyscallMock.current != nil {  // the mock sees it as the ioctl it is, argument and all
-                var sync = dma_buf_sync(flags: flags)
-                return ioctl(fd, CDMABuf_DMA_BUF_IOCTL_SYNC(), &sync, argument: flags, retry: .interruptedOrBusy)
-                    .map { _ in }
-            }
-        #endif
-        return syscall(
-            SystemCallDescription(
-                "ioctl", descriptor: fd.rawValue, request: CDMABuf_DMA_BUF_IOCTL_SYNC(), argument: flags),
-            retry: .interruptedOrBusy
-        ) { CDMABuf_dma_buf_sync(fd.rawValue, flags) }.map { _ in }
+        var sync = dma_buf_sync(flags: flags)
+        return ioctl(fd, CDMABuf_DMA_BUF_IOCTL_SYNC(), &sync, argument: flags, retry: .interruptedOrBusy).map { _ in }
     }
 
     /// The size of a file or dma-buf: `lseek(fd, 0, SEEK_END)`. (dma-buf's llseek leaves the file
