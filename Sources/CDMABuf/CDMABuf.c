@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
@@ -19,11 +20,6 @@ int CDMABuf_memfd_create(const char *name, unsigned int flags)
 	return memfd_create(name, flags);
 }
 
-int CDMABuf_fcntl_int(int fd, int cmd, int arg)
-{
-	return fcntl(fd, cmd, arg);
-}
-
 int CDMABuf_O_PATH(void) { return O_PATH; }
 unsigned int CDMABuf_MFD_CLOEXEC(void) { return MFD_CLOEXEC; }
 unsigned int CDMABuf_MFD_ALLOW_SEALING(void) { return MFD_ALLOW_SEALING; }
@@ -40,47 +36,65 @@ size_t CDMABuf_cmsg_space_for_fds(unsigned int count)
 	return CMSG_SPACE(count * sizeof(int));
 }
 
+/* A control buffer for the most fds one message carries, aligned for cmsghdr. */
+union control_buffer {
+	char bytes[CMSG_SPACE(CDMABUF_SCM_MAX_FD * sizeof(int))];
+	struct cmsghdr align;
+};
+
 long CDMABuf_send_with_fds(int socket, const void *bytes, size_t length, const int *fds, unsigned int count,
-			   void *control, int flags)
+			   int flags)
 {
 	struct iovec iov = { .iov_base = (void *)bytes, .iov_len = length };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	union control_buffer control;
 	struct cmsghdr *cmsg;
 
+	if (count > CDMABUF_SCM_MAX_FD) {
+		errno = EINVAL;
+		return -1;
+	}
 	if (count) {
-		msg.msg_control = control;
+		msg.msg_control = control.bytes;
 		msg.msg_controllen = CMSG_SPACE(count * sizeof(int));
-		memset(control, 0, msg.msg_controllen);
 		cmsg = CMSG_FIRSTHDR(&msg);
 		cmsg->cmsg_level = SOL_SOCKET;
 		cmsg->cmsg_type = SCM_RIGHTS;
 		cmsg->cmsg_len = CMSG_LEN(count * sizeof(int));
-		memcpy(CMSG_DATA(cmsg), fds, count * sizeof(int));
+		/* Stores, not memcpy: usually one fd, and every call costs under TCG. */
+		for (unsigned int i = 0; i < count; i++)
+			((int *)CMSG_DATA(cmsg))[i] = fds[i];
+		/* The kernel reads no padding, but no stack bytes leave the process. */
+		for (size_t i = CMSG_LEN(count * sizeof(int)); i < msg.msg_controllen; i++)
+			control.bytes[i] = 0;
 	}
-	return sendmsg(socket, &msg, flags);
+	return sendmsg(socket, &msg, MSG_NOSIGNAL | flags);
 }
 
-long CDMABuf_receive_with_fds(int socket, void *bytes, size_t length, void *control, size_t control_length, int *fds,
-			      unsigned int capacity, unsigned int *received, unsigned int *dropped, int *message_flags,
-			      int flags)
+long CDMABuf_receive_with_fds(int socket, void *bytes, size_t length, unsigned int room, int *fds,
+			      unsigned int capacity, unsigned int *received, unsigned int *dropped, bool *truncated,
+			      bool *control_truncated, int flags)
 {
 	struct iovec iov = { .iov_base = bytes, .iov_len = length };
+	union control_buffer control;
 	struct msghdr msg = {
 		.msg_iov = &iov,
 		.msg_iovlen = 1,
-		.msg_control = control_length ? control : NULL,
-		.msg_controllen = control_length,
+		.msg_control = control.bytes,
+		.msg_controllen = CMSG_SPACE((room < CDMABUF_SCM_MAX_FD ? room : CDMABUF_SCM_MAX_FD) * sizeof(int)),
 	};
 	struct cmsghdr *cmsg;
 	long result;
 
 	*received = 0;
 	*dropped = 0;
-	*message_flags = 0;
-	result = recvmsg(socket, &msg, flags);
+	*truncated = false;
+	*control_truncated = false;
+	result = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC | flags);
 	if (result < 0)
 		return result;
-	*message_flags = msg.msg_flags;
+	*truncated = msg.msg_flags & MSG_TRUNC;
+	*control_truncated = msg.msg_flags & MSG_CTRUNC;
 	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
 		size_t count, i;
 		int fd;
@@ -108,10 +122,6 @@ int CDMABuf_accept4(int socket, int flags)
 }
 
 short CDMABuf_POLLRDHUP(void) { return POLLRDHUP; }
-int CDMABuf_MSG_CMSG_CLOEXEC(void) { return MSG_CMSG_CLOEXEC; }
-int CDMABuf_MSG_NOSIGNAL(void) { return MSG_NOSIGNAL; }
 int CDMABuf_MSG_DONTWAIT(void) { return MSG_DONTWAIT; }
-int CDMABuf_MSG_TRUNC(void) { return MSG_TRUNC; }
-int CDMABuf_MSG_CTRUNC(void) { return MSG_CTRUNC; }
 int CDMABuf_SOCK_SEQPACKET(void) { return SOCK_SEQPACKET; }
 int CDMABuf_SOCK_CLOEXEC(void) { return SOCK_CLOEXEC; }

@@ -146,6 +146,8 @@ public struct DMABufError: Error, Hashable, Sendable, CustomStringConvertible {
 
 extension Result where Failure == Errno {
     /// The value, or a `DMABufError` saying what failed on what, with a hint chosen by errno.
+    /// Inlinable, so that the other targets' calls are specialized, not generic ones.
+    @inlinable
     package func get(
         _ operation: @autoclosure () -> String,
         on target: @autoclosure () -> String? = nil,

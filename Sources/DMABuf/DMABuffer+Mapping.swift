@@ -6,10 +6,12 @@ extension DMABuffer {
     /// Read access by the CPU, for ``Mapping/withCPUAccess(_:_:)-(_,(RawSpan)->R)``: the body
     /// gets a `RawSpan`.
     public struct CPUReadAccess: Hashable, Sendable, CustomStringConvertible {
+        // Computed and inlinable: a stored `static let` costs a call to its accessor on every
+        // access, in CPU access's hot path.
         /// The CPU reads the buffer (DMA_BUF_SYNC_READ).
-        public static let read = CPUReadAccess()
+        @inlinable public static var read: CPUReadAccess { CPUReadAccess() }
 
-        private init() {}
+        @usableFromInline init() {}
 
         /// "READ".
         public var description: String { SyncDirection.read.name.description }

@@ -28,15 +28,25 @@ public struct DMABuffer: ~Copyable, Sendable {
     public let identity: Identity
 
     /// Takes ownership of an fd received from elsewhere (another process, a DRM device, a heap,
-    /// an exporter's ioctl) after checking that it is a dma-buf: its file system type
-    /// (`fstatfs`) is `DMA_BUF_MAGIC`. Sets FD_CLOEXEC on it.
+    /// an exporter's ioctl) after checking that it is a dma-buf: its file system type is
+    /// `DMA_BUF_MAGIC` (`fstatfs`; once the process has seen a dma-buf, `fstat`'s device number
+    /// says the same without it). Sets FD_CLOEXEC on it.
     ///
     /// - Throws: ``DMABufError/Code/notADMABuf`` if the fd is open but not a dma-buf,
     ///   ``DMABufError/Code/badDescriptor`` if it is not open. The fd is then left as it was,
     ///   still the caller's.
     public init(adopting descriptor: FileDescriptor) throws(DMABufError) {
+        try self.init(adopting: descriptor, accessMode: nil, closeOnExecIsSet: false)
+    }
+
+    /// Adopts an fd as ``init(adopting:)`` does, for an allocator that made the fd itself and so
+    /// knows its access mode and that it is close-on-exec: the system calls for those are left
+    /// out.
+    package init(
+        adopting descriptor: FileDescriptor, accessMode: FileDescriptor.AccessMode?, closeOnExecIsSet: Bool
+    ) throws(DMABufError) {
         let operation = "adopt as dma-buf"
-        let type = try Sys.fileSystemType(descriptor).get(
+        let (metadata, type) = try Sys.metadataAndFileSystemType(descriptor).get(
             operation, on: Sys.name(descriptor),
             hint: { $0 == .badFileDescriptor ? "It is not an open file descriptor" : nil })
         guard type == Sys.dmaBufMagic else {
@@ -45,7 +55,9 @@ public struct DMABuffer: ~Copyable, Sendable {
                 hint: "Its file system type is 0x\(String(type, radix: 16)), not dma-buf's "
                     + "0x\(String(Sys.dmaBufMagic, radix: 16)) (DMA_BUF_MAGIC)")
         }
-        try self.init(trusting: descriptor, operation: operation)
+        try self.init(
+            trusting: descriptor, metadata: metadata, accessMode: accessMode, operation: operation,
+            closeOnExecIsSet: closeOnExecIsSet)
     }
 
     /// Takes ownership of `descriptor` without checking its file system type (tests map memfds
@@ -54,20 +66,45 @@ public struct DMABuffer: ~Copyable, Sendable {
     package init(
         trusting descriptor: FileDescriptor, operation: String = "adopt as dma-buf", closeOnExecIsSet: Bool = false
     ) throws(DMABufError) {
+        let status = try Sys.stat(descriptor).get(operation + ": fstat", on: "dma-buf fd \(descriptor.rawValue)")
+        try self.init(
+            trusting: descriptor, metadata: Metadata(status), accessMode: nil, operation: operation,
+            closeOnExecIsSet: closeOnExecIsSet)
+    }
+
+    /// Takes ownership of `descriptor`, whose `fstat` gave `metadata`: reads the access mode
+    /// unless given and sets FD_CLOEXEC unless `closeOnExecIsSet`. On failure the fd stays the
+    /// caller's.
+    package init(
+        trusting descriptor: FileDescriptor, metadata: Metadata, accessMode: FileDescriptor.AccessMode?,
+        operation: String, closeOnExecIsSet: Bool
+    ) throws(DMABufError) {
         // Messages are made only on failure (`get` takes them as autoclosures): on every
         // allocation they cost as much as a system call (`dmabuf bench`).
         let target = { "dma-buf fd \(descriptor.rawValue)" }
-        let flags = try Sys.statusFlags(descriptor).get(operation + ": fcntl(F_GETFL)", on: target())
-        // fstat gives the size too, which saves an lseek(SEEK_END): since Linux 5.3 every dma-buf
-        // has an inode of its own whose i_size is the buffer's size.
-        let status = try Sys.stat(descriptor).get(operation + ": fstat", on: target())
+        let mode: FileDescriptor.AccessMode
+        if let accessMode {
+            mode = accessMode
+        } else {
+            let flags = try Sys.statusFlags(descriptor).get(operation + ": fcntl(F_GETFL)", on: target())
+            mode = FileDescriptor.AccessMode(rawValue: flags & O_ACCMODE)
+        }
         if !closeOnExecIsSet {
             try Sys.setCloseOnExec(descriptor).get(operation + ": fcntl(F_SETFD, FD_CLOEXEC)", on: target())
         }
-        self.init(
-            owning: descriptor, size: Int(status.st_size),
-            accessMode: FileDescriptor.AccessMode(rawValue: flags & O_ACCMODE),
-            identity: Identity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino)))
+        self.init(owning: descriptor, size: metadata.size, accessMode: mode, identity: metadata.identity)
+    }
+
+    /// What `fstat` tells of a dma-buf fd that the value stores: since Linux 5.3 every dma-buf
+    /// has an inode of its own, whose i_size is the buffer's size.
+    package struct Metadata: Sendable {
+        var size: Int
+        var identity: Identity
+
+        package init(_ status: Glibc.stat) {
+            self.size = Int(status.st_size)
+            self.identity = Identity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+        }
     }
 
     private init(
@@ -85,8 +122,9 @@ public struct DMABuffer: ~Copyable, Sendable {
 
     /// Closes the fd, reporting failure (the fd is gone either way).
     public consuming func close() throws(DMABufError) {
-        let target = self.target
-        try owned.close().get("close", on: target)
+        // The number, not the message: the message is made only on failure.
+        let descriptor = self.descriptor
+        try owned.close().get("close", on: Self.target(descriptor))
     }
 
     /// Gives up ownership: the caller closes the returned fd.
@@ -153,17 +191,32 @@ public struct DMABuffer: ~Copyable, Sendable {
     /// `name` as the kernel can take it in a `capacity`-byte C string: its UTF-8 up to the first
     /// NUL, cut to `capacity - 1` bytes at a character boundary. (No terminating NUL.)
     package static func kernelName(_ name: String, capacity: Int) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(capacity)
-        for scalar in name.unicodeScalars {
-            guard scalar != "\0", bytes.count + UTF8.width(scalar) < capacity else { break }
-            bytes += UTF8.encode(scalar)!
+        Array(name.utf8.prefix(kernelNameLength(name, capacity: capacity)))
+    }
+
+    /// Writes ``kernelName(_:capacity:)`` for a C string of `buffer.count` bytes to the start of
+    /// `buffer`, and leaves the rest as it is. Makes no array: allocating a buffer names it.
+    package static func copyKernelName(_ name: String, into buffer: UnsafeMutableRawBufferPointer) {
+        let length = kernelNameLength(name, capacity: buffer.count)
+        if length > 0 {
+            UnsafeMutableRawBufferPointer(rebasing: buffer[..<length]).copyBytes(from: name.utf8.prefix(length))
         }
-        return bytes
+    }
+
+    /// How many bytes of `name`'s UTF-8 ``kernelName(_:capacity:)`` keeps.
+    private static func kernelNameLength(_ name: String, capacity: Int) -> Int {
+        var length = 0
+        for scalar in name.unicodeScalars {
+            let width = UTF8.width(scalar)
+            guard scalar != "\0", length + width < capacity else { break }
+            length += width
+        }
+        return length
     }
 
     private var descriptor: FileDescriptor { owned.rawValue }
-    private var target: String { "dma-buf fd \(descriptor.rawValue)" }
+    private var target: String { Self.target(descriptor) }
+    private static func target(_ descriptor: FileDescriptor) -> String { "dma-buf fd \(descriptor.rawValue)" }
 }
 
 extension DMABuffer {

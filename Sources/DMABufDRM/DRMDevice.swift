@@ -138,7 +138,8 @@ public struct DRMDevice: ~Copyable, Sendable, DMABufAllocator {
                 hint: "The device reported success but returned no fd (\(prime.fd))")
         }
         do {
-            return try DMABuffer(adopting: FileDescriptor(rawValue: prime.fd))
+            // DRM_CLOEXEC; the access mode is read back, as drivers may ignore DRM_RDWR.
+            return try DMABuffer(adopting: FileDescriptor(rawValue: prime.fd), accessMode: nil, closeOnExecIsSet: true)
         } catch {
             var error = error  // left open: see DMABufExporter.allocate
             error.operation = operation + " returned fd \(prime.fd)"

@@ -59,7 +59,7 @@ public struct DMABufExporter: ~Copyable, Sendable, DMABufAllocator {
         var fd: CInt = -1
         _ = try Sys.ioctl(descriptor, CDMABufExporter_DMABUF_EXPORTER_IOC_GET_SHARED_FD(), &fd)
             .get(operation, on: path.string, code: Self.allocationCode, hint: Self.sharedBufferHint)
-        return try adopt(fd, operation)
+        return try adopt(fd, operation, accessMode: nil, closeOnExecIsSet: false)
     }
 
     /// A fresh, zero-filled, read-write buffer of `size` bytes rounded up to whole pages: the
@@ -96,22 +96,26 @@ public struct DMABufExporter: ~Copyable, Sendable, DMABufAllocator {
         request.size = UInt64(size)
         request.fd_flags = UInt32(bitPattern: accessMode.rawValue | O_CLOEXEC)
         request.fd = -1
-        let nameBytes = DMABuffer.kernelName(name ?? "", capacity: Int(DMABUF_EXPORTER_NAME_LEN))
-        withUnsafeMutableBytes(of: &request.name) { $0.copyBytes(from: nameBytes) }
+        if let name { withUnsafeMutableBytes(of: &request.name) { DMABuffer.copyKernelName(name, into: $0) } }
         _ = try Sys.ioctl(descriptor, CDMABufExporter_DMABUF_EXPORTER_IOC_ALLOC(), &request)
             .get(operation, on: path.string, code: Self.allocationCode, hint: Self.allocationHint)
-        return try adopt(request.fd, operation)
+        // The module opened the fd as asked, close-on-exec.
+        return try adopt(request.fd, operation, accessMode: accessMode, closeOnExecIsSet: true)
     }
 
-    /// Takes over the fd an ioctl returned, if it is one and a dma-buf.
-    private func adopt(_ fd: CInt, _ operation: String) throws(DMABufError) -> DMABuffer {
+    /// Takes over the fd an ioctl returned, if it is one and a dma-buf; `accessMode` and
+    /// `closeOnExecIsSet` as far as the ioctl's request settles them.
+    private func adopt(
+        _ fd: CInt, _ operation: String, accessMode: FileDescriptor.AccessMode?, closeOnExecIsSet: Bool
+    ) throws(DMABufError) -> DMABuffer {
         guard fd >= 0 else {
             throw DMABufError(
                 .badResponse, operation: operation, target: path.string,
                 hint: "The device reported success but returned no fd (\(fd)): it is not the dmabuf_exporter device")
         }
         do {
-            return try DMABuffer(adopting: FileDescriptor(rawValue: fd))
+            return try DMABuffer(
+                adopting: FileDescriptor(rawValue: fd), accessMode: accessMode, closeOnExecIsSet: closeOnExecIsSet)
         } catch {
             // Not closed: a device that does not follow the protocol may have returned an fd
             // number that is not new, and closing it would close someone else's file.

@@ -28,7 +28,7 @@ extension V4L2Device {
                 "VIDIOC_EXPBUF of buffer \(index)", on: path)
             let exported = FileDescriptor(rawValue: export.fd)
             do {
-                queue.append(try DMABuffer(adopting: exported))
+                queue.append(try DMABuffer(adopting: exported, accessMode: nil, closeOnExecIsSet: true))  // O_CLOEXEC
             } catch {
                 _ = Sys.close(exported)
                 throw error

@@ -175,9 +175,20 @@ extension DeviceTests {
 
         @Test func theLibraryTellsADmaBufByItsFileSystem() throws {
             let buffer = try DMABufExporter().allocate(size: page)
+            let memfd = try makeMemfd(size: page)
+            defer { try? memfd.close() }
             let mock = SyscallMock()
-            try mock.run { () throws(DMABufError) in _ = try DMABuffer(adopting: buffer.duplicate().takeDescriptor()) }
-            #expect(mock.calls("fstatfs").count == 1 && mock.calls("open").isEmpty, "no /proc needed")
+            try mock.run { () throws(DMABufError) in
+                _ = try DMABuffer(adopting: buffer.duplicate().takeDescriptor())
+                #expect(mock.calls("fstatfs").count == 1 && mock.calls("open").isEmpty, "no /proc needed")
+                // The first dma-buf taught its file system's device: fstat alone tells the next.
+                _ = try DMABuffer(adopting: buffer.duplicate().takeDescriptor())
+                #expect(mock.calls("fstatfs").count == 1 && mock.calls("fstat").count == 2)
+                // Any other file is still asked about with fstatfs, and refused.
+                #expect(throws: DMABufError.self) { _ = try DMABuffer(adopting: memfd) }
+                #expect(mock.calls("fstatfs").count == 2)
+            }
+            #expect(isOpen(memfd))
         }
 
         // MARK: Mapping

@@ -115,6 +115,26 @@ extension DeviceTests {
             #expect(throws: DMABufError.self) { _ = try received.takeBuffer(at: 2) }
         }
 
+        /// Receiving a buffer checks it with the fstat that also gives its size and identity:
+        /// after the first dma-buf, no fstatfs, and taking it adds only the access mode.
+        @Test func receivingABufferCostsOneFstat() throws {
+            let buffer = try DMABufSource.exporter.open().allocate(size: 8192, name: "calls")
+            let pair = try DMABufChannel.pair()
+            let mock = SyscallMock()
+            try mock.run { () throws(DMABufError) in
+                for _ in 0..<2 {
+                    try pair.first.send(DMABufChannelMessage(.data), buffer: buffer)
+                    var received = try pair.second.receive()
+                    let taken = try received.takeBuffer(at: 0)
+                    #expect(taken.identity == buffer.identity && taken.size == 8192 && taken.isWritable)
+                }
+            }
+            #expect(mock.calls("recvmsg").count == 2 && mock.calls("fstat").count == 2)
+            #expect(mock.calls("fstatfs").count == 1, "the first dma-buf only")
+            #expect(mock.calls("fcntl").count == 2, "F_GETFL for each buffer taken")
+            #expect(mock.leakedDescriptors.isEmpty)
+        }
+
         @Test func exportSyncFileProbe() throws {
             // Every test kernel has DMA_BUF_IOCTL_EXPORT_SYNC_FILE (6.0 and later): flags 0 is EINVAL.
             let buffer = try DMABufSource.exporter.open().allocate(size: 4096, name: "probe")

@@ -118,6 +118,10 @@ import Testing
         #expect(name(String(repeating: "a", count: 30) + "é") == String(repeating: "a", count: 30))
         #expect(name(String(repeating: "a", count: 29) + "é") == String(repeating: "a", count: 29) + "é")
         #expect(name(String(repeating: "😀", count: 8)) == String(repeating: "😀", count: 7))
+        // Into a C array: the same bytes, and the rest of the array left as it was.
+        var array = [UInt8](repeating: 0xEE, count: 32)
+        array.withUnsafeMutableBytes { DMABuffer.copyKernelName(String(repeating: "a", count: 30) + "é", into: $0) }
+        #expect(array == Array(repeating: UInt8(ascii: "a"), count: 30) + [0xEE, 0xEE])
         #expect(name("a\0b") == "a")
     }
 }

@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -564,19 +565,26 @@ static void alloc_map_touch(size_t size)
 }
 
 /*
- * The same, with the calls the Swift library adds: adopting the fd (fstatfs,
- * fcntl F_GETFL, fstat, lseek, fcntl F_SETFD) and the mapping's own fd (dup,
- * then close after munmap).
+ * fstat as the library makes it: the system call, not glibc's
+ * fstatat(fd, "", AT_EMPTY_PATH), a path lookup on Linux 6.1.
+ */
+static int fstat_fd(int fd, struct stat *st)
+{
+	return syscall(SYS_fstat, fd, st);
+}
+
+/*
+ * The same, with the calls the Swift library adds: adopting the fd (fstat: its
+ * size, identity and, by the device number, that it is a dma-buf) and the
+ * mapping's own fd (dup, then close after munmap).
  */
 static void alloc_map_touch_with_library_calls(size_t size)
 {
 	int fd = source_exporter(size), own;
 	volatile char *p;
-	struct statfs fs;
 	struct stat st;
 
-	if (fstatfs(fd, &fs) || fcntl(fd, F_GETFL) < 0 || fstat(fd, &st) ||
-	    lseek(fd, 0, SEEK_END) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC))
+	if (fstat_fd(fd, &st))
 		die("adopt");
 	own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, own, 0);
@@ -591,9 +599,22 @@ static void alloc_map_touch_with_library_calls(size_t size)
 /*
  * One dma-buf fd there and back over a SOCK_SEQPACKET socketpair, as
  * DMABufChannel does it: a 32-byte header with the fd, received with
- * MSG_CMSG_CLOEXEC and checked to be a dma-buf (fstatfs), then closed.
+ * MSG_CMSG_CLOEXEC and checked to be a dma-buf (fstatfs), then closed. With
+ * the library's calls, the check is the fstat that also gives the size and
+ * identity (the device number of dma-buf's file system, learned once), and
+ * taking the buffer reads its access mode.
  */
 static int channel[2] = { -1, -1 }, channel_buffer = -1;
+static dev_t channel_buffer_device;
+
+static dev_t device_of(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		die("fstat");
+	return st.st_dev;
+}
 
 static int channel_pass(int from, int to, int fd, bool library_calls)
 {
@@ -606,11 +627,14 @@ static int channel_pass(int from, int to, int fd, bool library_calls)
 	if (send_with_fd(from, fd, header, sizeof(header), 0) != sizeof(header))
 		die("sendmsg");
 	got = recv_with_fd(to, header, sizeof(header), MSG_CMSG_CLOEXEC, &n);
-	if (got < 0 || n != sizeof(header) || fstatfs(got, &fs) || fs.f_type != DMA_BUF_MAGIC)
+	if (got < 0 || n != sizeof(header))
 		die("recvmsg");
-	/* What adopting it as a DMABuffer adds: its access mode, identity and size. */
-	if (library_calls && (fcntl(got, F_GETFL) < 0 || fstat(got, &st)))
-		die("adopt");
+	if (library_calls) {
+		if (fstat_fd(got, &st) || st.st_dev != channel_buffer_device || fcntl(got, F_GETFL) < 0)
+			die("adopt");
+	} else if (fstatfs(got, &fs) || fs.f_type != DMA_BUF_MAGIC) {
+		die("fstatfs");
+	}
 	return got;
 }
 
@@ -672,6 +696,7 @@ static void bench_ops(void)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel))
 		die("socketpair");
 	channel_buffer = source_exporter(PAGE);
+	channel_buffer_device = device_of(channel_buffer);
 	time_batches("fd-round-trip", PAGE, quick ? 100 : 1000, fd_round_trip, -1);
 	time_batches("fd-round-trip+library-calls", PAGE, quick ? 100 : 1000,
 		     fd_round_trip_with_library_calls, -1);

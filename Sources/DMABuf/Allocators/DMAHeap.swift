@@ -128,7 +128,8 @@ public struct DMAHeap: ~Copyable, Sendable, DMABufAllocator {
         let fd = FileDescriptor(rawValue: CInt(bitPattern: request.fd))
         let buffer: DMABuffer
         do {
-            buffer = try DMABuffer(adopting: fd)
+            // The heap opened it as asked: fd_flags' access mode, close-on-exec.
+            buffer = try DMABuffer(adopting: fd, accessMode: accessMode, closeOnExecIsSet: true)
         } catch {
             // Not closed: see DMABufExporter.allocate; a heap that answers so is not a heap.
             var error = error

@@ -105,7 +105,7 @@ public struct UDMABufDevice: ~Copyable, Sendable, DMABufAllocator {
             hint: { $0 == .invalidArgument ? "udmabuf refused the memfd ranges" : nil })
         let buffer: DMABuffer
         do {
-            buffer = try DMABuffer(adopting: fd)
+            buffer = try DMABuffer(adopting: fd, accessMode: nil, closeOnExecIsSet: true)  // UDMABUF_FLAGS_CLOEXEC
         } catch {
             var error = error  // left open: see DMABufExporter.allocate
             error.operation = operation + " returned fd \(fd.rawValue)"

@@ -39,7 +39,7 @@ public struct SoftwareSyncTimeline: ~Copyable, Sendable {
         var create = sw_sync_create_fence_data()
         create.value = value
         create.fence = -1
-        withUnsafeMutableBytes(of: &create.name) { $0.copyBytes(from: DMABuffer.kernelName(name, capacity: $0.count)) }
+        withUnsafeMutableBytes(of: &create.name) { DMABuffer.copyKernelName(name, into: $0) }
         let operation = "SW_SYNC_IOC_CREATE_FENCE at \(value)"
         _ = try Sys.ioctl(owned.rawValue, CDMABuf_SW_SYNC_IOC_CREATE_FENCE(), &create).get(operation, on: path.string)
         guard create.fence >= 0 else {

@@ -74,7 +74,7 @@ public struct SyncFile: ~Copyable, Sendable {
         -> SyncFile
     {
         var merge = sync_merge_data()
-        withUnsafeMutableBytes(of: &merge.name) { $0.copyBytes(from: DMABuffer.kernelName(name, capacity: $0.count)) }
+        withUnsafeMutableBytes(of: &merge.name) { DMABuffer.copyKernelName(name, into: $0) }
         merge.fd2 = other.withUnsafeDescriptor { $0.rawValue }
         merge.fence = -1
         let operation = "SYNC_IOC_MERGE with fd \(merge.fd2)"

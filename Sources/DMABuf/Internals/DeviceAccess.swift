@@ -40,10 +40,10 @@ package enum DeviceAccess {
     }
 
     /// The name of group `gid` in /etc/group.
-    package static func groupName(_ gid: gid_t) -> String? { lookUp(gid, in: "/etc/group") }
+    package static func groupName(_ gid: Glibc.gid_t) -> String? { lookUp(gid, in: "/etc/group") }
 
     /// The name of user `uid` in /etc/passwd.
-    package static func userName(_ uid: uid_t) -> String? { lookUp(uid, in: "/etc/passwd") }
+    package static func userName(_ uid: Glibc.uid_t) -> String? { lookUp(uid, in: "/etc/passwd") }
 
     private static func lookUp(_ id: UInt32, in file: FilePath) -> String? {
         guard case .success(let bytes) = Sys.readFile(file) else { return nil }

@@ -72,6 +72,9 @@
 
         private let respond: @Sendable (SystemCall) -> Response
         private let log = Mutex<[Record]>([])
+        /// The dma-buf device number learned while this mock is installed (see
+        /// `Sys.metadataAndFileSystemType`): each mock starts without one.
+        let learnedDMABufDevice = Atomic<UInt64>(0)
 
         /// - Parameter respond: what to do with each call; by default every call is made and recorded.
         package init(_ respond: @escaping @Sendable (SystemCall) -> Response = { _ in .passThrough }) {

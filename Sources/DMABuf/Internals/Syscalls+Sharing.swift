@@ -17,7 +17,7 @@ package struct ReceivedPacket {
 /// The system calls of fd passing and readiness: Unix sockets, SCM_RIGHTS, poll.
 extension Sys {
     /// The most fds one SCM_RIGHTS message may carry (the kernel's SCM_MAX_FD).
-    package static let maximumDescriptorsPerMessage = 253
+    package static let maximumDescriptorsPerMessage = Int(CDMABUF_SCM_MAX_FD)
 
     /// `socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)`.
     package static func seqpacketPair() -> Result<(FileDescriptor, FileDescriptor), Errno> {
@@ -110,17 +110,12 @@ extension Sys {
         _ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer, descriptors: UnsafeBufferPointer<FileDescriptor>,
         flags: CInt = 0
     ) -> Result<Int, Errno> {
-        // On the stack: a message's buffers are small, and sending is the channel's hot path.
-        withUnsafeTemporaryAllocation(of: CInt.self, capacity: max(descriptors.count, 1)) { raw in
-            for (index, descriptor) in descriptors.enumerated() { raw[index] = descriptor.rawValue }
-            let controlLength = CDMABuf_cmsg_space_for_fds(UInt32(descriptors.count))
-            return withUnsafeTemporaryAllocation(byteCount: max(controlLength, 1), alignment: 8) { control in
-                syscall(SystemCallDescription("sendmsg", descriptor: fd.rawValue)) {
-                    CDMABuf_send_with_fds(
-                        fd.rawValue, bytes.baseAddress, bytes.count, raw.baseAddress, UInt32(descriptors.count),
-                        control.baseAddress, CDMABuf_MSG_NOSIGNAL() | flags)
-                }.map { Int($0) }
-            }
+        // FileDescriptor is a CInt: the fds go to C as they are.
+        descriptors.withMemoryRebound(to: CInt.self) { raw in
+            syscall(SystemCallDescription("sendmsg", descriptor: fd.rawValue)) {
+                CDMABuf_send_with_fds(
+                    fd.rawValue, bytes.baseAddress, bytes.count, raw.baseAddress, UInt32(raw.count), flags)
+            }.map { Int($0) }
         }
     }
 
@@ -138,32 +133,26 @@ extension Sys {
         _ fd: FileDescriptor, into bytes: UnsafeMutableRawBufferPointer, descriptorRoom: Int,
         descriptors: UnsafeMutableBufferPointer<CInt>, flags: CInt = 0
     ) -> Result<ReceivedPacket, Errno> {
-        let controlLength = CDMABuf_cmsg_space_for_fds(UInt32(descriptorRoom))
-        precondition(descriptors.count >= receivableDescriptors(room: descriptorRoom), "fd buffer too small")
         var received: UInt32 = 0
         var dropped: UInt32 = 0
-        var messageFlags: CInt = 0
-        // On the stack, as in send.
-        return withUnsafeTemporaryAllocation(byteCount: controlLength, alignment: 8) { control in
-            syscall(SystemCallDescription("recvmsg", descriptor: fd.rawValue)) {
-                CDMABuf_receive_with_fds(
-                    fd.rawValue, bytes.baseAddress, bytes.count, control.baseAddress, control.count,
-                    descriptors.baseAddress, UInt32(descriptors.count), &received, &dropped, &messageFlags,
-                    CDMABuf_MSG_CMSG_CLOEXEC() | flags)
-            }.map { count in
-                #if ENABLE_MOCKING
-                    // Fds that arrive are opened by this call: let leak checks see them.
-                    for descriptor in descriptors[..<Int(received)] {
-                        SyscallMock.current?.record(
-                            SystemCall("recvmsg(SCM_RIGHTS)", descriptor: fd.rawValue, createsDescriptor: true),
-                            .success(Int(descriptor)), injected: false)
-                    }
-                #endif
-                return ReceivedPacket(
-                    byteCount: Int(count), descriptorCount: Int(received), droppedDescriptors: Int(dropped),
-                    truncated: messageFlags & CDMABuf_MSG_TRUNC() != 0,
-                    controlTruncated: messageFlags & CDMABuf_MSG_CTRUNC() != 0)
-            }
+        var truncated = false
+        var controlTruncated = false
+        return syscall(SystemCallDescription("recvmsg", descriptor: fd.rawValue)) {
+            CDMABuf_receive_with_fds(
+                fd.rawValue, bytes.baseAddress, bytes.count, UInt32(descriptorRoom), descriptors.baseAddress,
+                UInt32(descriptors.count), &received, &dropped, &truncated, &controlTruncated, flags)
+        }.map { count in
+            #if ENABLE_MOCKING
+                // Fds that arrive are opened by this call: let leak checks see them.
+                for descriptor in descriptors[..<Int(received)] {
+                    SyscallMock.current?.record(
+                        SystemCall("recvmsg(SCM_RIGHTS)", descriptor: fd.rawValue, createsDescriptor: true),
+                        .success(Int(descriptor)), injected: false)
+                }
+            #endif
+            return ReceivedPacket(
+                byteCount: Int(count), descriptorCount: Int(received), droppedDescriptors: Int(dropped),
+                truncated: truncated, controlTruncated: controlTruncated)
         }
     }
 

@@ -1,5 +1,6 @@
 internal import CDMABuf
 import Glibc
+import Synchronization
 import SystemPackage
 
 /// Which failures of a call `syscall` retries.
@@ -99,6 +100,8 @@ package enum Sys {
     }
 
     /// `ioctl(fd, request, &value)`: the usual shape, with the argument passed in and out.
+    /// Inlinable, so that the other targets' calls are specialized for their argument's type.
+    @inlinable
     package static func ioctl<Argument>(
         _ fd: FileDescriptor, _ request: UInt, _ value: inout Argument, argument: UInt64? = nil,
         retry: RetryPolicy = .interrupted
@@ -130,9 +133,10 @@ package enum Sys {
             .map { Int($0) }
     }
 
+    /// `fstat`, as the system call (see `CDMABuf_fstat`).
     package static func stat(_ fd: FileDescriptor) -> Result<Glibc.stat, Errno> {
         var info = Glibc.stat()
-        return syscall(SystemCallDescription("fstat", descriptor: fd.rawValue)) { Glibc.fstat(fd.rawValue, &info) }
+        return syscall(SystemCallDescription("fstat", descriptor: fd.rawValue)) { CDMABuf_fstat(fd.rawValue, &info) }
             .map { _ in info }
     }
 
@@ -154,19 +158,59 @@ package enum Sys {
     }
 
     /// The f_type of every dma-buf: DMA_BUF_MAGIC from <linux/magic.h>.
-    package static let dmaBufMagic = Int(CDMABuf_DMA_BUF_MAGIC())
+    package static var dmaBufMagic: Int { Int(CDMABuf_DMA_BUF_MAGIC()) }
+
+    /// The device number of dma-buf's pseudo file system once an fd has shown it, 0 before.
+    /// Every dma-buf's inode lives on that one superblock (since Linux 5.3, which the
+    /// DMA_BUF_MAGIC check needs anyway), so an fd whose `st_dev` is this one is a dma-buf, and
+    /// no other file has it.
+    private static let learnedDMABufDevice = Atomic<UInt64>(0)
+
+    /// What `fstat` says of the fd that a `DMABuffer` stores, with the type of the file system
+    /// its file lives on: DMA_BUF_MAGIC for a dma-buf. The first dma-buf is recognised by
+    /// `fstatfs().f_type`, and its `st_dev` learned; from then on `fstat`, which adopting an fd
+    /// needs anyway for its size and identity, is the whole check, and `fstatfs` is asked only
+    /// about other files.
+    package static func metadataAndFileSystemType(
+        _ fd: FileDescriptor
+    ) -> Result<(DMABuffer.Metadata, type: Int), Errno> {
+        // Straight-line, without closures or a copy of the stat: this is on every receive.
+        var info = Glibc.stat()
+        let result = syscall(SystemCallDescription("fstat", descriptor: fd.rawValue)) {
+            CDMABuf_fstat(fd.rawValue, &info)
+        }
+        if case .failure(let error) = result { return .failure(error) }
+        let metadata = DMABuffer.Metadata(info)
+        let device = metadata.identity.device
+        return withDMABufDeviceCache { learned in
+            if device == learned.load(ordering: .relaxed) { return .success((metadata, dmaBufMagic)) }
+            return fileSystemType(fd).map { type in
+                if type == dmaBufMagic { learned.store(device, ordering: .relaxed) }
+                return (metadata, type)
+            }
+        }
+    }
+
+    /// The process's learned device; in debug builds a `SyscallMock`'s own while one is
+    /// installed, so that a mock that fakes fstatfs cannot teach the process a wrong device.
+    private static func withDMABufDeviceCache<R>(_ body: (borrowing Atomic<UInt64>) -> R) -> R {
+        #if ENABLE_MOCKING
+            if let mock = SyscallMock.current { return body(mock.learnedDMABufDevice) }
+        #endif
+        return body(learnedDMABufDevice)
+    }
 
     /// The fd's status flags (`fcntl(F_GETFL)`): O_RDONLY/O_WRONLY/O_RDWR and the rest.
     package static func statusFlags(_ fd: FileDescriptor) -> Result<CInt, Errno> {
         syscall(SystemCallDescription("fcntl", descriptor: fd.rawValue, request: UInt(F_GETFL))) {
-            Glibc.fcntl(fd.rawValue, F_GETFL)
+            CDMABuf_fcntl(fd.rawValue, F_GETFL, 0)
         }
     }
 
     /// Sets FD_CLOEXEC (the only fd flag) on the fd.
     package static func setCloseOnExec(_ fd: FileDescriptor) -> Result<Void, Errno> {
         syscall(SystemCallDescription("fcntl", descriptor: fd.rawValue, request: UInt(F_SETFD))) {
-            Glibc.fcntl(fd.rawValue, F_SETFD, FD_CLOEXEC)
+            CDMABuf_fcntl(fd.rawValue, F_SETFD, FD_CLOEXEC)
         }.map { _ in }
     }
 
@@ -176,7 +220,7 @@ package enum Sys {
             SystemCallDescription(
                 "fcntl", descriptor: fd.rawValue, request: UInt(F_DUPFD_CLOEXEC), createsDescriptor: true)
         ) {
-            Glibc.fcntl(fd.rawValue, F_DUPFD_CLOEXEC, 0)
+            CDMABuf_fcntl(fd.rawValue, F_DUPFD_CLOEXEC, 0)
         }.map(FileDescriptor.init(rawValue:))
     }
 
@@ -275,7 +319,7 @@ package enum Sys {
     /// `fcntl(fd, command, argument)` with an int argument (F_ADD_SEALS, F_GET_SEALS).
     package static func fcntl(_ fd: FileDescriptor, _ command: CInt, _ argument: CInt = 0) -> Result<CInt, Errno> {
         syscall(SystemCallDescription("fcntl", descriptor: fd.rawValue, request: UInt(command))) {
-            CDMABuf_fcntl_int(fd.rawValue, command, argument)
+            CDMABuf_fcntl(fd.rawValue, command, argument)
         }
     }
 

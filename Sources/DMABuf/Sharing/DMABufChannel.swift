@@ -23,6 +23,9 @@ public struct DMABufChannel: ~Copyable, Sendable {
     private let owned: OwnedDescriptor
     /// The most fds one received message may bring; a message with more is refused.
     public let maximumDescriptors: Int
+    /// Room for the fds one receive may bring: `maximumDescriptors`, rounded up as the control
+    /// buffer is.
+    private let receivableDescriptors: Int
     let admission: Admission
 
     /// What the receive path accepts as a buffer fd.
@@ -74,6 +77,7 @@ public struct DMABufChannel: ~Copyable, Sendable {
         try Self.check(maximumDescriptors: maximumDescriptors)
         self.owned = owned
         self.maximumDescriptors = maximumDescriptors
+        self.receivableDescriptors = Sys.receivableDescriptors(room: maximumDescriptors)
         self.admission = admission
     }
 
@@ -263,17 +267,20 @@ public struct DMABufChannel: ~Copyable, Sendable {
     }
 
     private borrowing func receive(flags: CInt) throws(DMABufError) -> Received? {
-        // The message and its fds land on the stack: receiving is the channel's hot path, and
-        // only the `Received` it returns (with more than one fd) makes an array.
-        let capacity = Sys.receivableDescriptors(room: maximumDescriptors)
-        return try withUnsafeTemporaryAllocation(byteCount: DMABufChannelMessage.maximumLength + 1, alignment: 8) {
-            bytes throws(DMABufError) in
-            try withUnsafeTemporaryAllocation(of: CInt.self, capacity: capacity) { fds throws(DMABufError) in
-                try receive(into: bytes, descriptors: fds, flags: flags)
-            }
+        // The message (one byte more than the longest, to see a longer one truncated) and its
+        // fds land on the stack, in one allocation: receiving is the channel's hot path, and
+        // only a message with more than one fd allocates.
+        let messageRoom = (DMABufChannelMessage.maximumLength + 1 + 7) & ~7
+        let room = messageRoom + receivableDescriptors * MemoryLayout<CInt>.stride
+        return try withUnsafeTemporaryAllocation(byteCount: room, alignment: 8) { room throws(DMABufError) in
+            try receive(
+                into: UnsafeMutableRawBufferPointer(rebasing: room[..<(DMABufChannelMessage.maximumLength + 1)]),
+                descriptors: UnsafeMutableRawBufferPointer(rebasing: room[messageRoom...]).bindMemory(to: CInt.self),
+                flags: flags)
         }
     }
 
+    @inline(__always)
     private borrowing func receive(
         into bytes: UnsafeMutableRawBufferPointer, descriptors room: UnsafeMutableBufferPointer<CInt>, flags: CInt
     ) throws(DMABufError) -> Received? {
@@ -297,15 +304,22 @@ public struct DMABufChannel: ~Copyable, Sendable {
         else { throw refusal(of: packet) }
         let message = try DMABufChannelMessage.decode(
             UnsafeRawBufferPointer(rebasing: bytes[..<packet.byteCount]), descriptorCount: count)
+        // What fstat said of each buffer, kept for takeBuffer: one call checks the fd and gives
+        // the size and identity. An array only for more than one fd.
+        var firstMetadata: DMABuffer.Metadata?
+        var otherMetadata: [DMABuffer.Metadata?] = []
         for (position, fd) in arrived.descriptors.enumerated() {
+            let metadata: DMABuffer.Metadata?
             if message.hasFence && position == count - 1 {
                 try SyncFile.verify(
                     FileDescriptor(rawValue: fd), operation: "receive a \(message.kind) message: fence fd \(position)")
+                metadata = nil
             } else {
-                try verifyBuffer(FileDescriptor(rawValue: fd), position: position, kind: message.kind)
+                metadata = try verifyBuffer(FileDescriptor(rawValue: fd), position: position, kind: message.kind)
             }
+            if position == 0 { firstMetadata = metadata } else { otherMetadata.append(metadata) }
         }
-        return Received(message: message, owning: arrived.keep())
+        return Received(message: message, owning: arrived.keep(), metadata: firstMetadata, otherMetadata)
     }
 
     /// Why `packet` is refused: the checks of `receive(into:descriptors:flags:)` in its order.
@@ -347,14 +361,15 @@ public struct DMABufChannel: ~Copyable, Sendable {
         return events & hangUp != 0
     }
 
+    /// Checks that `fd` is a dma-buf and returns what its `fstat` said.
     private borrowing func verifyBuffer(
         _ fd: FileDescriptor, position: Int, kind: DMABufChannelMessage.Kind
-    ) throws(DMABufError) {
+    ) throws(DMABufError) -> DMABuffer.Metadata {
         let operation = { "receive a \(kind) message: fd \(position)" }
-        let type = try Sys.fileSystemType(fd).get(operation() + ": fstatfs", on: target)
-        if type == Sys.dmaBufMagic { return }
+        let (metadata, type) = try Sys.metadataAndFileSystemType(fd).get(operation() + ": fstat", on: target)
+        if type == Sys.dmaBufMagic { return metadata }
         #if ENABLE_MOCKING
-            if case .dmaBufsAndMemfdsForTesting = admission, type == Int(CDMABuf_TMPFS_MAGIC()) { return }
+            if case .dmaBufsAndMemfdsForTesting = admission, type == Int(CDMABuf_TMPFS_MAGIC()) { return metadata }
         #endif
         throw DMABufError(
             .notADMABuf, operation: operation(), target: target,
@@ -390,33 +405,56 @@ extension DMABufChannel {
     /// A message that arrived, with the fds that came with it, all verified: dma-bufs, and a
     /// sync_file last if the message ``DMABufChannelMessage/hasFence``. Fds not taken are closed
     /// when the value goes away.
-    public struct Received: ~Copyable, Sendable {
+    ///
+    /// Sendable because it is the only owner of its fds and of the memory that holds them.
+    public struct Received: ~Copyable, @unchecked Sendable {
         /// The message.
         public let message: DMABufChannelMessage
         /// The fds not taken yet, in the order they came; nil once taken. The first is kept
-        /// apart so that a message with one fd, the usual case, makes no array.
-        private var first: FileDescriptor?
-        private var rest: [FileDescriptor?]
+        /// apart, and the others are in memory of their own, allocated only for a message with
+        /// more than one: a message with one fd, the usual case, allocates nothing, and going
+        /// away costs no more than closing what is left (`dmabuf bench`, fd-round-trip).
+        private var first: Arrival?
+        private let rest: UnsafeMutableBufferPointer<Arrival?>
         private let descriptorCount: Int
 
-        /// Takes over `descriptors`.
-        init(message: DMABufChannelMessage, owning descriptors: UnsafeBufferPointer<CInt>) {
+        /// An fd that came with the message, with what the receive path's `fstat` said of it
+        /// (nil for the fence).
+        private struct Arrival {
+            var descriptor: FileDescriptor
+            var metadata: DMABuffer.Metadata?
+        }
+
+        /// Takes over `descriptors`, the first with `metadata`, the others with `otherMetadata`.
+        init(
+            message: DMABufChannelMessage, owning descriptors: UnsafeBufferPointer<CInt>,
+            metadata: DMABuffer.Metadata?, _ otherMetadata: [DMABuffer.Metadata?]
+        ) {
             self.message = message
             self.descriptorCount = descriptors.count
-            self.first = descriptors.first.map(FileDescriptor.init(rawValue:))
-            self.rest = descriptors.count > 1 ? descriptors.dropFirst().map { FileDescriptor(rawValue: $0) } : []
+            self.first = descriptors.first.map { Arrival(descriptor: FileDescriptor(rawValue: $0), metadata: metadata) }
+            guard descriptors.count > 1 else {
+                self.rest = UnsafeMutableBufferPointer(start: nil, count: 0)
+                return
+            }
+            self.rest = .allocate(capacity: descriptors.count - 1)
+            for (index, (fd, metadata)) in zip(descriptors.dropFirst(), otherMetadata).enumerated() {
+                rest.initializeElement(
+                    at: index, to: Arrival(descriptor: FileDescriptor(rawValue: fd), metadata: metadata))
+            }
         }
 
         deinit {
-            if let first { _ = Sys.close(first) }
-            for case let fd? in rest { _ = Sys.close(fd) }
+            if let first { _ = Sys.close(first.descriptor) }
+            for case let arrival? in rest { _ = Sys.close(arrival.descriptor) }
+            rest.deallocate()
         }
 
         /// How many dma-buf fds came with the message (the fence not counted).
         public var bufferCount: Int { descriptorCount - (message.hasFence ? 1 : 0) }
 
         /// The `position`th fd, which is the caller's from now on; nil if taken already.
-        private mutating func takeDescriptor(at position: Int) -> FileDescriptor? {
+        private mutating func take(at position: Int) -> Arrival? {
             if position == 0 {
                 defer { first = nil }
                 return first
@@ -428,27 +466,30 @@ extension DMABufChannel {
         /// Takes the `index`th dma-buf that came with the message.
         ///
         /// - Throws: ``DMABufError/Code/invalidArgument`` for an index out of range or taken
-        ///   already; the errors of reading the buffer's metadata (the fd is then closed).
+        ///   already; the errors of reading the buffer's access mode (the fd is then closed).
         public mutating func takeBuffer(at index: Int) throws(DMABufError) -> DMABuffer {
-            guard (0..<bufferCount).contains(index), let fd = takeDescriptor(at: index) else {
+            guard (0..<bufferCount).contains(index), let arrival = take(at: index), let metadata = arrival.metadata
+            else {
                 throw DMABufError(
                     .invalidArgument, operation: "take buffer \(index) of a \(message.kind) message",
                     hint: "The message brought \(bufferCount) buffers; each can be taken once")
             }
             do {
-                // The receive path has checked that it is a dma-buf.
+                // The receive path has checked that it is a dma-buf and read its fstat.
                 // MSG_CMSG_CLOEXEC made it close-on-exec as it arrived.
-                return try DMABuffer(trusting: fd, operation: "adopt a received dma-buf", closeOnExecIsSet: true)
+                return try DMABuffer(
+                    trusting: arrival.descriptor, metadata: metadata, accessMode: nil,
+                    operation: "adopt a received dma-buf", closeOnExecIsSet: true)
             } catch {
-                _ = Sys.close(fd)
+                _ = Sys.close(arrival.descriptor)
                 throw error
             }
         }
 
         /// Takes the message's fence, if it came with one (and it was not taken already).
         public mutating func takeFence() -> SyncFile? {
-            guard message.hasFence, let fd = takeDescriptor(at: descriptorCount - 1) else { return nil }
-            return SyncFile(owning: fd)
+            guard message.hasFence, let arrival = take(at: descriptorCount - 1) else { return nil }
+            return SyncFile(owning: arrival.descriptor)
         }
     }
 
