@@ -451,8 +451,12 @@ static int dmabuf_exporter_set_pte(pte_t *pte, unsigned long address, void *data
 /*
  * Map lazily: mmap is O(1), and a fault maps the PFNs of the faulting
  * page's whole page table (as far as the VMA and the buffer go), so a
- * sequential pass takes one fault per 2 MiB. The mapping is VM_PFNMAP, so
- * get_user_pages() cannot pin the pages past the buffer's life.
+ * sequential pass takes one fault per 2 MiB. A fault on a mapping's first
+ * page maps 64 KiB only, as fault-around does for files: the whole page
+ * table took 40 us of the 0.7 ms until a 64 MiB buffer handed to another
+ * process was readable (make bench, TCG), and a pass pays one fault more.
+ * The mapping is VM_PFNMAP, so get_user_pages() cannot pin the pages past
+ * the buffer's life.
  */
 static vm_fault_t dmabuf_exporter_vm_fault(struct vm_fault *vmf)
 {
@@ -479,6 +483,8 @@ static vm_fault_t dmabuf_exporter_vm_fault(struct vm_fault *vmf)
 	w.start = max(address & PMD_MASK, vma->vm_start);
 	end = min(address | ~PMD_MASK, vma->vm_end - 1) + 1;
 	end = min(end, address + ((store->nr_pages - vmf->pgoff) << PAGE_SHIFT));
+	if (address == vma->vm_start)
+		end = min(end, address + SZ_64K);
 	w.pages = store->pages + vmf->pgoff - ((address - w.start) >> PAGE_SHIFT);
 	apply_to_page_range(vma->vm_mm, w.start, end - w.start, dmabuf_exporter_set_pte, &w);
 	return VM_FAULT_NOPAGE;
