@@ -262,6 +262,35 @@ static void test_fault_window_boundaries(void)
 	CHECK(close(fd) == 0);
 }
 
+static void test_first_fault_window(void)
+{
+	const size_t sz = 2 * MiB;
+	volatile const char *p;
+	long before;
+	char *base;
+	int fd;
+
+	SECTION("a mapping's first fault maps 64 KiB, the next the rest of its page table");
+	fd = must_alloc(dev, sz, O_RDWR | O_CLOEXEC, NULL);
+	base = reserve_aligned(sz);
+	p = mmap(base, sz, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
+	CHECK(p == base);
+	before = minor_faults();
+	(void)p[0];
+	CHECKF(minor_faults() - before == 1, "first page: %ld faults", minor_faults() - before);
+	before = minor_faults();
+	(void)p[64 * KiB - PAGE];
+	CHECKF(minor_faults() - before == 0, "last page of the first 64 KiB: %ld faults",
+	       minor_faults() - before);
+	(void)p[64 * KiB];
+	CHECKF(minor_faults() - before == 1, "the page after it: %ld faults", minor_faults() - before);
+	before = minor_faults();
+	(void)p[sz - PAGE];
+	CHECKF(minor_faults() - before == 0, "last page: %ld faults", minor_faults() - before);
+	CHECK(munmap(base, sz) == 0);
+	CHECK(close(fd) == 0);
+}
+
 struct toucher {
 	const char *map;
 	size_t len, start;
@@ -833,6 +862,7 @@ static const struct harness_test tests[] = {
 	HARNESS_TEST(test_mmap),
 	HARNESS_TEST(test_fault_window),
 	HARNESS_TEST(test_fault_window_boundaries),
+	HARNESS_TEST(test_first_fault_window),
 	HARNESS_TEST(test_concurrent_faults),
 	HARNESS_TEST(test_mprotect_mremap_madvise),
 	HARNESS_TEST(test_no_pinning),
