@@ -61,12 +61,9 @@ long CDMABuf_send_with_fds(int socket, const void *bytes, size_t length, const i
 		cmsg->cmsg_level = SOL_SOCKET;
 		cmsg->cmsg_type = SCM_RIGHTS;
 		cmsg->cmsg_len = CMSG_LEN(count * sizeof(int));
-		/* Stores, not memcpy: usually one fd, and every call costs under TCG. */
-		for (unsigned int i = 0; i < count; i++)
-			((int *)CMSG_DATA(cmsg))[i] = fds[i];
+		memcpy(CMSG_DATA(cmsg), fds, count * sizeof(int));
 		/* The kernel reads no padding, but no stack bytes leave the process. */
-		for (size_t i = CMSG_LEN(count * sizeof(int)); i < msg.msg_controllen; i++)
-			control.bytes[i] = 0;
+		memset(control.bytes + cmsg->cmsg_len, 0, msg.msg_controllen - cmsg->cmsg_len);
 	}
 	return sendmsg(socket, &msg, MSG_NOSIGNAL | flags);
 }

@@ -37,17 +37,17 @@ static inline unsigned long long CDMABuf_DMA_BUF_SYNC_END(void) { return DMA_BUF
 static inline unsigned long long CDMABuf_DMA_BUF_SYNC_VALID_FLAGS_MASK(void) { return DMA_BUF_SYNC_VALID_FLAGS_MASK; }
 
 /*
- * ioctl and fstat as the library makes them. On x86-64 and arm64 they are the
- * system call instruction itself, inline, and errors come back as -1 with
- * errno set, as from libc. Measured under TCG with a C loop in the VMs:
+ * ioctl, fstat and fcntl as the library makes them. On x86-64 and arm64 they
+ * are the system call instruction itself, inline, and errors come back as -1
+ * with errno set, as from libc. Measured under TCG with a C loop in the VMs:
  * - a SYNC pair (the whole of CPU access) is two ioctls, and libc's wrapper
  *   with its PLT entry cost 50 ns of a 1.9 us pair;
  * - libc's fstat is fstatat(fd, "", AT_EMPTY_PATH), which Linux 6.1 handles
  *   as a path lookup: 20 us, against 1 us for the fstat system call (6.12
  *   has a fast path for it). Adopting a dma-buf fd, received or allocated,
  *   makes one;
- * - every call out of Swift is a jump TCG has to look up: fcntl is inline
- *   here too, not a call through the Glibc overlay's variadic wrapper.
+ * - fcntl is inline too: the Glibc overlay's variadic wrapper is a Swift
+ *   function around a C one, two calls for one system call.
  */
 #if defined(__x86_64__) || defined(__aarch64__)
 static inline long CDMABuf_syscall3(long number, long first, long second, long third)
@@ -162,7 +162,8 @@ long CDMABuf_send_with_fds(int socket, const void *bytes, size_t length, const i
  * message is stored in `fds` (at most `capacity`; more are closed and counted
  * in *dropped), their number in *received; *truncated and *control_truncated
  * say MSG_TRUNC and MSG_CTRUNC. Returns recvmsg's result. On failure no fd
- * arrived. One call per message: each call out of Swift costs under TCG.
+ * arrived. The flags and the control buffer are settled here, so that a
+ * message is one call from Swift (it was up to six).
  */
 long CDMABuf_receive_with_fds(int socket, void *bytes, size_t length, unsigned int room, int *fds,
 			      unsigned int capacity, unsigned int *received, unsigned int *dropped, bool *truncated,

@@ -183,7 +183,8 @@ package enum Sys {
         let metadata = DMABuffer.Metadata(info)
         let device = metadata.identity.device
         return withDMABufDeviceCache { learned in
-            if device == learned.load(ordering: .relaxed) { return .success((metadata, dmaBufMagic)) }
+            // 0 is "not learned yet", and no file's device (anonymous devices start at 0:1).
+            if device != 0 && device == learned.load(ordering: .relaxed) { return .success((metadata, dmaBufMagic)) }
             return fileSystemType(fd).map { type in
                 if type == dmaBufMagic { learned.store(device, ordering: .relaxed) }
                 return (metadata, type)
