@@ -100,8 +100,6 @@ package enum Sys {
     }
 
     /// `ioctl(fd, request, &value)`: the usual shape, with the argument passed in and out.
-    /// Inlinable, so that the other targets' calls are specialized for their argument's type.
-    @inlinable
     package static func ioctl<Argument>(
         _ fd: FileDescriptor, _ request: UInt, _ value: inout Argument, argument: UInt64? = nil,
         retry: RetryPolicy = .interrupted
