@@ -468,18 +468,22 @@ extension DMABufChannel {
         /// - Throws: ``DMABufError/Code/invalidArgument`` for an index out of range or taken
         ///   already; the errors of reading the buffer's access mode (the fd is then closed).
         public mutating func takeBuffer(at index: Int) throws(DMABufError) -> DMABuffer {
-            guard (0..<bufferCount).contains(index), let arrival = take(at: index), let metadata = arrival.metadata
-            else {
+            guard (0..<bufferCount).contains(index), let arrival = take(at: index) else {
                 throw DMABufError(
                     .invalidArgument, operation: "take buffer \(index) of a \(message.kind) message",
                     hint: "The message brought \(bufferCount) buffers; each can be taken once")
             }
             do {
-                // The receive path has checked that it is a dma-buf and read its fstat.
+                // The receive path has checked that it is a dma-buf and kept its fstat (every
+                // buffer has it; only the fence, which is never at a buffer's index, has none).
                 // MSG_CMSG_CLOEXEC made it close-on-exec as it arrived.
+                let operation = "adopt a received dma-buf"
+                guard let metadata = arrival.metadata else {
+                    return try DMABuffer(trusting: arrival.descriptor, operation: operation, closeOnExecIsSet: true)
+                }
                 return try DMABuffer(
-                    trusting: arrival.descriptor, metadata: metadata, accessMode: nil,
-                    operation: "adopt a received dma-buf", closeOnExecIsSet: true)
+                    trusting: arrival.descriptor, metadata: metadata, accessMode: nil, operation: operation,
+                    closeOnExecIsSet: true)
             } catch {
                 _ = Sys.close(arrival.descriptor)
                 throw error
