@@ -611,7 +611,7 @@ static dev_t device_of(int fd)
 {
 	struct stat st;
 
-	if (fstat(fd, &st))
+	if (fstat_fd(fd, &st))
 		die("fstat");
 	return st.st_dev;
 }

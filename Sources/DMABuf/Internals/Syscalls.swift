@@ -172,13 +172,11 @@ package enum Sys {
     package static func metadataAndFileSystemType(
         _ fd: FileDescriptor
     ) -> Result<(DMABuffer.Metadata, type: Int), Errno> {
-        // Straight-line, without closures or a copy of the stat: this is on every receive.
-        var info = Glibc.stat()
-        let result = syscall(SystemCallDescription("fstat", descriptor: fd.rawValue)) {
-            CDMABuf_fstat(fd.rawValue, &info)
+        let metadata: DMABuffer.Metadata
+        switch stat(fd) {
+        case .success(let info): metadata = DMABuffer.Metadata(info)
+        case .failure(let error): return .failure(error)
         }
-        if case .failure(let error) = result { return .failure(error) }
-        let metadata = DMABuffer.Metadata(info)
         let device = metadata.identity.device
         return withDMABufDeviceCache { learned in
             // 0 is "not learned yet", and no file's device (anonymous devices start at 0:1).
@@ -201,16 +199,12 @@ package enum Sys {
 
     /// The fd's status flags (`fcntl(F_GETFL)`): O_RDONLY/O_WRONLY/O_RDWR and the rest.
     package static func statusFlags(_ fd: FileDescriptor) -> Result<CInt, Errno> {
-        syscall(SystemCallDescription("fcntl", descriptor: fd.rawValue, request: UInt(F_GETFL))) {
-            CDMABuf_fcntl(fd.rawValue, F_GETFL, 0)
-        }
+        fcntl(fd, F_GETFL)
     }
 
     /// Sets FD_CLOEXEC (the only fd flag) on the fd.
     package static func setCloseOnExec(_ fd: FileDescriptor) -> Result<Void, Errno> {
-        syscall(SystemCallDescription("fcntl", descriptor: fd.rawValue, request: UInt(F_SETFD))) {
-            CDMABuf_fcntl(fd.rawValue, F_SETFD, FD_CLOEXEC)
-        }.map { _ in }
+        fcntl(fd, F_SETFD, FD_CLOEXEC).map { _ in }
     }
 
     /// A new fd for the same open file, close-on-exec.

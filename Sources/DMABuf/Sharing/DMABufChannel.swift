@@ -453,14 +453,17 @@ extension DMABufChannel {
         /// How many dma-buf fds came with the message (the fence not counted).
         public var bufferCount: Int { descriptorCount - (message.hasFence ? 1 : 0) }
 
+        /// The `position`th fd, still the value's; nil if taken already.
+        private func arrival(at position: Int) -> Arrival? {
+            position == 0 ? first : rest[position - 1]
+        }
+
         /// The `position`th fd, which is the caller's from now on; nil if taken already.
         private mutating func take(at position: Int) -> Arrival? {
-            if position == 0 {
-                defer { first = nil }
-                return first
+            defer {
+                if position == 0 { first = nil } else { rest[position - 1] = nil }
             }
-            defer { rest[position - 1] = nil }
-            return rest[position - 1]
+            return arrival(at: position)
         }
 
         /// Takes the `index`th dma-buf that came with the message.
@@ -468,22 +471,20 @@ extension DMABufChannel {
         /// - Throws: ``DMABufError/Code/invalidArgument`` for an index out of range or taken
         ///   already; the errors of reading the buffer's access mode (the fd is then closed).
         public mutating func takeBuffer(at index: Int) throws(DMABufError) -> DMABuffer {
-            guard (0..<bufferCount).contains(index), let arrival = take(at: index) else {
+            // The receive path checked each buffer and kept its fstat; only the fence, never at a
+            // buffer's index, has none. Looked at before taking, so that nothing is left taken.
+            guard (0..<bufferCount).contains(index), let metadata = arrival(at: index)?.metadata,
+                let arrival = take(at: index)
+            else {
                 throw DMABufError(
                     .invalidArgument, operation: "take buffer \(index) of a \(message.kind) message",
                     hint: "The message brought \(bufferCount) buffers; each can be taken once")
             }
             do {
-                // The receive path has checked that it is a dma-buf and kept its fstat (every
-                // buffer has it; only the fence, which is never at a buffer's index, has none).
                 // MSG_CMSG_CLOEXEC made it close-on-exec as it arrived.
-                let operation = "adopt a received dma-buf"
-                guard let metadata = arrival.metadata else {
-                    return try DMABuffer(trusting: arrival.descriptor, operation: operation, closeOnExecIsSet: true)
-                }
                 return try DMABuffer(
-                    trusting: arrival.descriptor, metadata: metadata, accessMode: nil, operation: operation,
-                    closeOnExecIsSet: true)
+                    trusting: arrival.descriptor, metadata: metadata, accessMode: nil,
+                    operation: "adopt a received dma-buf", closeOnExecIsSet: true)
             } catch {
                 _ = Sys.close(arrival.descriptor)
                 throw error
