@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -57,15 +58,22 @@ long CDMABuf_send_with_fds(int socket, const void *bytes, size_t length, const i
 	if (count) {
 		msg.msg_control = control.bytes;
 		msg.msg_controllen = CMSG_SPACE(count * sizeof(int));
+		/*
+		 * The kernel reads no padding, but no stack bytes leave the
+		 * process: the last word, which holds any, is zeroed before
+		 * anything goes in. Constant sizes keep one fd free of libc calls.
+		 */
+		memset(control.bytes + msg.msg_controllen - sizeof(uint64_t), 0, sizeof(uint64_t));
 		cmsg = CMSG_FIRSTHDR(&msg);
 		cmsg->cmsg_level = SOL_SOCKET;
 		cmsg->cmsg_type = SCM_RIGHTS;
 		cmsg->cmsg_len = CMSG_LEN(count * sizeof(int));
-		memcpy(CMSG_DATA(cmsg), fds, count * sizeof(int));
-		/* The kernel reads no padding, but no stack bytes leave the process. */
-		memset(control.bytes + cmsg->cmsg_len, 0, msg.msg_controllen - cmsg->cmsg_len);
+		if (count == 1)
+			memcpy(CMSG_DATA(cmsg), fds, sizeof(int));
+		else
+			memcpy(CMSG_DATA(cmsg), fds, count * sizeof(int));
 	}
-	return sendmsg(socket, &msg, MSG_NOSIGNAL | flags);
+	return CDMABuf_sendmsg(socket, &msg, MSG_NOSIGNAL | flags);
 }
 
 long CDMABuf_receive_with_fds(int socket, void *bytes, size_t length, unsigned int room, int *fds,
@@ -87,7 +95,7 @@ long CDMABuf_receive_with_fds(int socket, void *bytes, size_t length, unsigned i
 	*dropped = 0;
 	*truncated = false;
 	*control_truncated = false;
-	result = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC | flags);
+	result = CDMABuf_recvmsg(socket, &msg, MSG_CMSG_CLOEXEC | flags);
 	if (result < 0)
 		return result;
 	*truncated = msg.msg_flags & MSG_TRUNC;

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
@@ -47,7 +48,9 @@ static inline unsigned long long CDMABuf_DMA_BUF_SYNC_VALID_FLAGS_MASK(void) { r
  *   has a fast path for it). Adopting a dma-buf fd, received or allocated,
  *   makes one;
  * - fcntl is inline too: the Glibc overlay's variadic wrapper is a Swift
- *   function around a C one, two calls for one system call.
+ *   function around a C one, two calls for one system call;
+ * - sendmsg and recvmsg, a channel's messages: each call into libc is a
+ *   jump TCG cannot chain, and an fd round trip makes four of them.
  */
 #if defined(__x86_64__) || defined(__aarch64__)
 static inline long CDMABuf_syscall3(long number, long first, long second, long third)
@@ -72,29 +75,39 @@ static inline long CDMABuf_syscall3(long number, long first, long second, long t
 }
 
 /* A raw system call's result as libc gives it: -1 and errno for -4095..-1. */
-static inline int CDMABuf_syscall_result(long ret)
+static inline long CDMABuf_syscall_result(long ret)
 {
 	if (ret < 0 && ret > -4096) {
 		errno = (int)-ret;
 		return -1;
 	}
-	return (int)ret;
+	return ret;
 }
 
 static inline int CDMABuf_ioctl(int fd, unsigned long request, void *arg)
 {
-	return CDMABuf_syscall_result(CDMABuf_syscall3(SYS_ioctl, fd, (long)request, (long)arg));
+	return (int)CDMABuf_syscall_result(CDMABuf_syscall3(SYS_ioctl, fd, (long)request, (long)arg));
 }
 
 static inline int CDMABuf_fstat(int fd, struct stat *status)
 {
-	return CDMABuf_syscall_result(CDMABuf_syscall3(SYS_fstat, fd, (long)status, 0));
+	return (int)CDMABuf_syscall_result(CDMABuf_syscall3(SYS_fstat, fd, (long)status, 0));
 }
 
 /* fcntl with an int argument or none (F_GETFL, F_SETFD, F_DUPFD_CLOEXEC, the seals). */
 static inline int CDMABuf_fcntl(int fd, int command, int argument)
 {
-	return CDMABuf_syscall_result(CDMABuf_syscall3(SYS_fcntl, fd, command, argument));
+	return (int)CDMABuf_syscall_result(CDMABuf_syscall3(SYS_fcntl, fd, command, argument));
+}
+
+static inline long CDMABuf_sendmsg(int socket, const struct msghdr *message, int flags)
+{
+	return CDMABuf_syscall_result(CDMABuf_syscall3(SYS_sendmsg, socket, (long)message, flags));
+}
+
+static inline long CDMABuf_recvmsg(int socket, struct msghdr *message, int flags)
+{
+	return CDMABuf_syscall_result(CDMABuf_syscall3(SYS_recvmsg, socket, (long)message, flags));
 }
 #else
 static inline int CDMABuf_ioctl(int fd, unsigned long request, void *arg)
@@ -110,6 +123,16 @@ static inline int CDMABuf_fstat(int fd, struct stat *status)
 static inline int CDMABuf_fcntl(int fd, int command, int argument)
 {
 	return fcntl(fd, command, argument);
+}
+
+static inline long CDMABuf_sendmsg(int socket, const struct msghdr *message, int flags)
+{
+	return sendmsg(socket, message, flags);
+}
+
+static inline long CDMABuf_recvmsg(int socket, struct msghdr *message, int flags)
+{
+	return recvmsg(socket, message, flags);
 }
 #endif
 

@@ -28,18 +28,18 @@ public struct SyncFile: ~Copyable, Sendable {
         self.owned = OwnedDescriptor(descriptor)
     }
 
-    /// Throws unless `descriptor` is a sync_file.
-    package static func verify(_ descriptor: FileDescriptor, operation: String) throws(DMABufError) {
+    /// Throws unless `descriptor` is a sync_file. `operation` is made only for the error.
+    package static func verify(_ descriptor: FileDescriptor, operation: @autoclosure () -> String) throws(DMABufError) {
         var info = sync_file_info()
         switch Sys.ioctl(descriptor, CDMABuf_SYNC_IOC_FILE_INFO(), &info) {
         case .success: return
         case .failure(.badFileDescriptor):
             throw DMABufError(
-                errno: .badFileDescriptor, operation: operation, target: Sys.name(descriptor),
+                errno: .badFileDescriptor, operation: operation(), target: Sys.name(descriptor),
                 hint: "It is not an open file descriptor")
         case .failure(let error):
             throw DMABufError(
-                .notADMABuf, errno: error, operation: operation, target: Sys.name(descriptor),
+                .notADMABuf, errno: error, operation: operation(), target: Sys.name(descriptor),
                 hint: "It is not a sync_file (SYNC_IOC_FILE_INFO refused it); every fd of the message was closed")
         }
     }

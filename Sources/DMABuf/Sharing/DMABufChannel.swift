@@ -269,15 +269,19 @@ public struct DMABufChannel: ~Copyable, Sendable {
     private borrowing func receive(flags: CInt) throws(DMABufError) -> Received? {
         // The message (one byte more than the longest, to see a longer one truncated) and its
         // fds land on the stack, in one allocation: receiving is the channel's hot path, and
-        // only a message with more than one fd allocates.
+        // only a message with more than one fd allocates. The message is set from inside, not
+        // returned: returned through the closure it went through a Result, three copies of it
+        // (`dmabuf bench`, fd-round-trip).
         let messageRoom = (DMABufChannelMessage.maximumLength + 1 + 7) & ~7
         let room = messageRoom + receivableDescriptors * MemoryLayout<CInt>.stride
-        return try withUnsafeTemporaryAllocation(byteCount: room, alignment: 8) { room throws(DMABufError) in
-            try receive(
+        var received: Received?
+        try withUnsafeTemporaryAllocation(byteCount: room, alignment: 8) { room throws(DMABufError) in
+            received = try receive(
                 into: UnsafeMutableRawBufferPointer(rebasing: room[..<(DMABufChannelMessage.maximumLength + 1)]),
                 descriptors: UnsafeMutableRawBufferPointer(rebasing: room[messageRoom...]).bindMemory(to: CInt.self),
                 flags: flags)
         }
+        return received
     }
 
     @inline(__always)
@@ -304,22 +308,20 @@ public struct DMABufChannel: ~Copyable, Sendable {
         else { throw refusal(of: packet) }
         let message = try DMABufChannelMessage.decode(
             UnsafeRawBufferPointer(rebasing: bytes[..<packet.byteCount]), descriptorCount: count)
-        // What fstat said of each buffer, kept for takeBuffer: one call checks the fd and gives
-        // the size and identity. An array only for more than one fd.
-        var firstMetadata: DMABuffer.Metadata?
-        var otherMetadata: [DMABuffer.Metadata?] = []
-        for (position, fd) in arrived.descriptors.enumerated() {
-            let metadata: DMABuffer.Metadata?
-            if message.hasFence && position == count - 1 {
-                try SyncFile.verify(
-                    FileDescriptor(rawValue: fd), operation: "receive a \(message.kind) message: fence fd \(position)")
-                metadata = nil
+        // The fds are the message's from here: it closes them all if a check fails. Each
+        // buffer's fstat is kept for takeBuffer: one call checks the fd and gives the size and
+        // identity.
+        let (kind, fencePosition) = (message.kind, message.hasFence ? count - 1 : nil)
+        var received = Received(message: consume message, owning: arrived.keep())
+        for position in 0..<count {
+            let fd = FileDescriptor(rawValue: room[position])
+            if position == fencePosition {
+                try SyncFile.verify(fd, operation: "receive a \(kind) message: fence fd \(position)")
             } else {
-                metadata = try verifyBuffer(FileDescriptor(rawValue: fd), position: position, kind: message.kind)
+                received.keep(try verifyBuffer(fd, position: position, kind: kind), at: position)
             }
-            if position == 0 { firstMetadata = metadata } else { otherMetadata.append(metadata) }
         }
-        return Received(message: message, owning: arrived.keep(), metadata: firstMetadata, otherMetadata)
+        return received
     }
 
     /// Why `packet` is refused: the checks of `receive(into:descriptors:flags:)` in its order.
@@ -362,17 +364,29 @@ public struct DMABufChannel: ~Copyable, Sendable {
     }
 
     /// Checks that `fd` is a dma-buf and returns what its `fstat` said.
+    @inline(__always)
     private borrowing func verifyBuffer(
         _ fd: FileDescriptor, position: Int, kind: DMABufChannelMessage.Kind
     ) throws(DMABufError) -> DMABuffer.Metadata {
-        let operation = { "receive a \(kind) message: fd \(position)" }
-        let (metadata, type) = try Sys.metadataAndFileSystemType(fd).get(operation() + ": fstat", on: target)
-        if type == Sys.dmaBufMagic { return metadata }
+        let status = Sys.metadataAndFileSystemType(fd)
+        if case .success(let (metadata, type)) = status, type == Sys.dmaBufMagic { return metadata }
+        return try admitOrRefuse(fd, status, position: position, kind: kind)
+    }
+
+    /// `verifyBuffer`'s other outcomes, out of line: an fstat that failed, a memfd that a test
+    /// channel admits, and anything else, refused.
+    @inline(never)
+    private borrowing func admitOrRefuse(
+        _ fd: FileDescriptor, _ status: Result<(DMABuffer.Metadata, type: Int), Errno>, position: Int,
+        kind: DMABufChannelMessage.Kind
+    ) throws(DMABufError) -> DMABuffer.Metadata {
+        let operation = "receive a \(kind) message: fd \(position)"
+        let (metadata, type) = try status.get(operation + ": fstat", on: target)
         #if ENABLE_MOCKING
             if case .dmaBufsAndMemfdsForTesting = admission, type == Int(CDMABuf_TMPFS_MAGIC()) { return metadata }
         #endif
         throw DMABufError(
-            .notADMABuf, operation: operation(), target: target,
+            .notADMABuf, operation: operation, target: target,
             hint: "The peer sent \(Sys.describe(fd) ?? "a file") (file system type 0x\(String(type, radix: 16))), "
                 + "not a dma-buf; every fd of the message was closed")
     }
@@ -425,23 +439,25 @@ extension DMABufChannel {
             var metadata: DMABuffer.Metadata?
         }
 
-        /// Takes over `descriptors`, the first with `metadata`, the others with `otherMetadata`.
-        init(
-            message: DMABufChannelMessage, owning descriptors: UnsafeBufferPointer<CInt>,
-            metadata: DMABuffer.Metadata?, _ otherMetadata: [DMABuffer.Metadata?]
-        ) {
+        /// Takes over `descriptors`; what the receive path learns of each is added with
+        /// `keep(_:at:)`.
+        init(message: DMABufChannelMessage, owning descriptors: UnsafeBufferPointer<CInt>) {
             self.message = message
             self.descriptorCount = descriptors.count
-            self.first = descriptors.first.map { Arrival(descriptor: FileDescriptor(rawValue: $0), metadata: metadata) }
+            self.first = descriptors.first.map { Arrival(descriptor: FileDescriptor(rawValue: $0), metadata: nil) }
             guard descriptors.count > 1 else {
                 self.rest = UnsafeMutableBufferPointer(start: nil, count: 0)
                 return
             }
             self.rest = .allocate(capacity: descriptors.count - 1)
-            for (index, (fd, metadata)) in zip(descriptors.dropFirst(), otherMetadata).enumerated() {
-                rest.initializeElement(
-                    at: index, to: Arrival(descriptor: FileDescriptor(rawValue: fd), metadata: metadata))
+            for (index, fd) in descriptors.dropFirst().enumerated() {
+                rest.initializeElement(at: index, to: Arrival(descriptor: FileDescriptor(rawValue: fd), metadata: nil))
             }
+        }
+
+        /// Keeps what the receive path's `fstat` said of the `position`th fd, a buffer.
+        mutating func keep(_ metadata: DMABuffer.Metadata, at position: Int) {
+            if position == 0 { first?.metadata = metadata } else { rest[position - 1]?.metadata = metadata }
         }
 
         deinit {
