@@ -266,6 +266,7 @@ public struct DMABufChannel: ~Copyable, Sendable {
         return events != 0
     }
 
+    @inline(__always)
     private borrowing func receive(flags: CInt) throws(DMABufError) -> Received? {
         // The message (one byte more than the longest, to see a longer one truncated) and its
         // fds land on the stack, in one allocation: receiving is the channel's hot path, and
