@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 
 #include "CDMABufSWSync.h"
 
@@ -49,8 +50,9 @@ static inline unsigned long long CDMABuf_DMA_BUF_SYNC_VALID_FLAGS_MASK(void) { r
  *   makes one;
  * - fcntl is inline too: the Glibc overlay's variadic wrapper is a Swift
  *   function around a C one, two calls for one system call;
- * - sendmsg and recvmsg, a channel's messages: each call into libc is a
- *   jump TCG cannot chain, and an fd round trip makes four of them.
+ * - sendmsg, recvmsg and close, a channel's messages and every fd's end:
+ *   each call into libc is a jump TCG cannot chain, and an fd round trip
+ *   makes six of them.
  */
 #if defined(__x86_64__) || defined(__aarch64__)
 static inline long CDMABuf_syscall3(long number, long first, long second, long third)
@@ -105,6 +107,11 @@ static inline long CDMABuf_sendmsg(int socket, const struct msghdr *message, int
 	return CDMABuf_syscall_result(CDMABuf_syscall3(SYS_sendmsg, socket, (long)message, flags));
 }
 
+static inline int CDMABuf_close(int fd)
+{
+	return (int)CDMABuf_syscall_result(CDMABuf_syscall3(SYS_close, fd, 0, 0));
+}
+
 static inline long CDMABuf_recvmsg(int socket, struct msghdr *message, int flags)
 {
 	return CDMABuf_syscall_result(CDMABuf_syscall3(SYS_recvmsg, socket, (long)message, flags));
@@ -128,6 +135,11 @@ static inline int CDMABuf_fcntl(int fd, int command, int argument)
 static inline long CDMABuf_sendmsg(int socket, const struct msghdr *message, int flags)
 {
 	return sendmsg(socket, message, flags);
+}
+
+static inline int CDMABuf_close(int fd)
+{
+	return close(fd);
 }
 
 static inline long CDMABuf_recvmsg(int socket, struct msghdr *message, int flags)

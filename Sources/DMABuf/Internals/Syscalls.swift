@@ -83,7 +83,7 @@ package enum Sys {
 
     package static func close(_ fd: FileDescriptor) -> Result<Void, Errno> {
         syscall(SystemCallDescription("close", descriptor: fd.rawValue), retry: .never) {
-            Glibc.close(fd.rawValue)
+            CDMABuf_close(fd.rawValue)
         }.map { _ in }
     }
 

@@ -89,6 +89,7 @@ public struct DMABufChannelMessage: Hashable, Sendable {
     ///
     /// - Throws: ``DMABufError/Code/invalidArgument`` for a name or metadata too long, too many
     ///   fds, or a fence flag without an fd.
+    @inline(__always)
     package func encode(into buffer: UnsafeMutableRawBufferPointer, descriptorCount: Int) throws(DMABufError) -> Int {
         precondition(buffer.count >= Self.maximumLength, "a channel message needs \(Self.maximumLength) bytes")
         let nameLength = name.utf8.count
@@ -149,6 +150,7 @@ public struct DMABufChannelMessage: Hashable, Sendable {
     ///   this version: a short or long message, a wrong magic, an unknown version, kind or flag,
     ///   lengths that disagree with the bytes, an fd count other than what arrived, a name that is
     ///   not UTF-8.
+    @inline(__always)
     package static func decode(_ bytes: UnsafeRawBufferPointer, descriptorCount: Int) throws(DMABufError)
         -> DMABufChannelMessage
     {

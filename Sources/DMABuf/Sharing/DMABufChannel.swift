@@ -185,6 +185,7 @@ public struct DMABufChannel: ~Copyable, Sendable {
     }
 
     /// Encodes the message on the stack and sends it: no array, no string unless it fails.
+    @inline(__always)
     private borrowing func send(
         _ message: DMABufChannelMessage, descriptors: UnsafeBufferPointer<FileDescriptor>, flags: CInt
     ) throws(DMABufError) {
@@ -442,6 +443,7 @@ extension DMABufChannel {
 
         /// Takes over `descriptors`; what the receive path learns of each is added with
         /// `keep(_:at:)`.
+        @inline(__always)
         init(message: DMABufChannelMessage, owning descriptors: UnsafeBufferPointer<CInt>) {
             self.message = message
             self.descriptorCount = descriptors.count
