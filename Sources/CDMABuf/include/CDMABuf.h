@@ -107,14 +107,14 @@ static inline long CDMABuf_sendmsg(int socket, const struct msghdr *message, int
 	return CDMABuf_syscall_result(CDMABuf_syscall3(SYS_sendmsg, socket, (long)message, flags));
 }
 
-static inline int CDMABuf_close(int fd)
-{
-	return (int)CDMABuf_syscall_result(CDMABuf_syscall3(SYS_close, fd, 0, 0));
-}
-
 static inline long CDMABuf_recvmsg(int socket, struct msghdr *message, int flags)
 {
 	return CDMABuf_syscall_result(CDMABuf_syscall3(SYS_recvmsg, socket, (long)message, flags));
+}
+
+static inline int CDMABuf_close(int fd)
+{
+	return (int)CDMABuf_syscall_result(CDMABuf_syscall3(SYS_close, fd, 0, 0));
 }
 #else
 static inline int CDMABuf_ioctl(int fd, unsigned long request, void *arg)
@@ -137,14 +137,14 @@ static inline long CDMABuf_sendmsg(int socket, const struct msghdr *message, int
 	return sendmsg(socket, message, flags);
 }
 
-static inline int CDMABuf_close(int fd)
-{
-	return close(fd);
-}
-
 static inline long CDMABuf_recvmsg(int socket, struct msghdr *message, int flags)
 {
 	return recvmsg(socket, message, flags);
+}
+
+static inline int CDMABuf_close(int fd)
+{
+	return close(fd);
 }
 #endif
 
