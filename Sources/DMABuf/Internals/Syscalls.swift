@@ -209,12 +209,7 @@ package enum Sys {
 
     /// A new fd for the same open file, close-on-exec.
     package static func duplicate(_ fd: FileDescriptor) -> Result<FileDescriptor, Errno> {
-        syscall(
-            SystemCallDescription(
-                "fcntl", descriptor: fd.rawValue, request: UInt(F_DUPFD_CLOEXEC), createsDescriptor: true)
-        ) {
-            CDMABuf_fcntl(fd.rawValue, F_DUPFD_CLOEXEC, 0)
-        }.map(FileDescriptor.init(rawValue:))
+        fcntl(fd, F_DUPFD_CLOEXEC, createsDescriptor: true).map(FileDescriptor.init(rawValue:))
     }
 
     /// A shared mapping of `count` bytes of `fd` from `offset`.
@@ -309,9 +304,16 @@ package enum Sys {
         .map { _ in }
     }
 
-    /// `fcntl(fd, command, argument)` with an int argument (F_ADD_SEALS, F_GET_SEALS).
-    package static func fcntl(_ fd: FileDescriptor, _ command: CInt, _ argument: CInt = 0) -> Result<CInt, Errno> {
-        syscall(SystemCallDescription("fcntl", descriptor: fd.rawValue, request: UInt(command))) {
+    /// `fcntl(fd, command, argument)` with an int argument or none (F_GETFL, F_SETFD,
+    /// F_DUPFD_CLOEXEC, the seals). `createsDescriptor` for a command that returns a new fd, so
+    /// that leak checks see it.
+    package static func fcntl(
+        _ fd: FileDescriptor, _ command: CInt, _ argument: CInt = 0, createsDescriptor: Bool = false
+    ) -> Result<CInt, Errno> {
+        syscall(
+            SystemCallDescription(
+                "fcntl", descriptor: fd.rawValue, request: UInt(command), createsDescriptor: createsDescriptor)
+        ) {
             CDMABuf_fcntl(fd.rawValue, command, argument)
         }
     }
