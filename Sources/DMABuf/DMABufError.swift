@@ -51,6 +51,9 @@ public struct DMABufError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let disconnected = Code(12)
         /// A wait ended at its timeout (ETIMEDOUT), before what it waited for happened.
         public static let timedOut = Code(13)
+        /// The task that waited was cancelled: an async wait ends so, at once, instead of
+        /// waiting on.
+        public static let cancelled = Code(14)
         /// Any other errno.
         public static let other = Code(0)
 
@@ -72,6 +75,7 @@ public struct DMABufError: Error, Hashable, Sendable, CustomStringConvertible {
             case .badMessage: self = .malformedInput
             case .brokenPipe, .connectionReset, .socketNotConnected: self = .disconnected
             case .timedOut: self = .timedOut
+            case .canceled: self = .cancelled
             default: self = .other
             }
         }
@@ -92,6 +96,7 @@ public struct DMABufError: Error, Hashable, Sendable, CustomStringConvertible {
             case .badResponse: "bad response"
             case .disconnected: "peer disconnected"
             case .timedOut: "timed out"
+            case .cancelled: "cancelled"
             default: "failed"
             }
         }

@@ -124,7 +124,7 @@ public struct DMABuffer: ~Copyable, Sendable {
     public consuming func close() throws(DMABufError) {
         // The number, not the message: the message is made only on failure.
         let descriptor = self.descriptor
-        try owned.close().get("close", on: Self.target(descriptor))
+        try owned.close(reportingOn: Self.target(descriptor))
     }
 
     /// Gives up ownership: the caller closes the returned fd.
@@ -134,7 +134,7 @@ public struct DMABuffer: ~Copyable, Sendable {
 
     /// Calls `body` with the raw fd, for system calls this type does not wrap. Don't close it.
     public borrowing func withUnsafeDescriptor<R, E: Error>(_ body: (FileDescriptor) throws(E) -> R) throws(E) -> R {
-        try body(descriptor)
+        try owned.withUnsafeDescriptor(body)
     }
 
     /// A second owner of the same buffer, through a new fd (`F_DUPFD_CLOEXEC`).

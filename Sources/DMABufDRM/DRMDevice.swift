@@ -68,7 +68,7 @@ public struct DRMDevice: ~Copyable, Sendable, DMABufAllocator {
     /// it stay valid.
     public consuming func close() throws(DMABufError) {
         let path = self.path
-        try owned.close().get("close", on: path.string)
+        try owned.close(reportingOn: path.string)
     }
 
     /// The driver's name and version (DRM_IOCTL_VERSION).
@@ -132,19 +132,9 @@ public struct DRMDevice: ~Copyable, Sendable, DMABufAllocator {
         prime.fd = -1
         _ = try Sys.ioctl(descriptor, CDMABufDRM_DRM_IOCTL_PRIME_HANDLE_TO_FD(), &prime)
             .get(operation, on: path.string)
-        guard prime.fd >= 0 else {
-            throw DMABufError(
-                .badResponse, operation: operation, target: path.string,
-                hint: "The device reported success but returned no fd (\(prime.fd))")
-        }
-        do {
-            // DRM_CLOEXEC; the access mode is read back, as drivers may ignore DRM_RDWR.
-            return try DMABuffer(adopting: FileDescriptor(rawValue: prime.fd), accessMode: nil, closeOnExecIsSet: true)
-        } catch {
-            var error = error  // left open: see DMABufExporter.allocate
-            error.operation = operation + " returned fd \(prime.fd)"
-            throw error
-        }
+        // DRM_CLOEXEC; the access mode is read back, as drivers may ignore DRM_RDWR.
+        return try DMABuffer(
+            returned: prime.fd, by: operation, on: path.string, accessMode: nil, closeOnExecIsSet: true)
     }
 
     /// Imports `buffer` into the device (DRM_IOCTL_PRIME_FD_TO_HANDLE): the GEM handle of the

@@ -43,7 +43,7 @@ public struct DMABufExporter: ~Copyable, Sendable, DMABufAllocator {
     /// Closes the device, reporting failure. Buffers from it stay valid.
     public consuming func close() throws(DMABufError) {
         let path = self.path
-        try owned.close().get("close", on: path.string)
+        try owned.close(reportingOn: path.string)
     }
 
     /// A new dma-buf fd over the device's one shared buffer: the seed article's ioctl.
@@ -59,7 +59,7 @@ public struct DMABufExporter: ~Copyable, Sendable, DMABufAllocator {
         var fd: CInt = -1
         _ = try Sys.ioctl(descriptor, CDMABufExporter_DMABUF_EXPORTER_IOC_GET_SHARED_FD(), &fd)
             .get(operation, on: path.string, code: Self.allocationCode, hint: Self.sharedBufferHint)
-        return try adopt(fd, operation, accessMode: nil, closeOnExecIsSet: false)
+        return try DMABuffer(returned: fd, by: operation, on: path.string, accessMode: nil, closeOnExecIsSet: false)
     }
 
     /// A fresh, zero-filled, read-write buffer of `size` bytes rounded up to whole pages: the
@@ -100,30 +100,8 @@ public struct DMABufExporter: ~Copyable, Sendable, DMABufAllocator {
         _ = try Sys.ioctl(descriptor, CDMABufExporter_DMABUF_EXPORTER_IOC_ALLOC(), &request)
             .get(operation, on: path.string, code: Self.allocationCode, hint: Self.allocationHint)
         // The module opened the fd as asked, close-on-exec.
-        return try adopt(request.fd, operation, accessMode: accessMode, closeOnExecIsSet: true)
-    }
-
-    /// Takes over the fd an ioctl returned, if it is one and a dma-buf; `accessMode` and
-    /// `closeOnExecIsSet` as far as the ioctl's request settles them.
-    private func adopt(
-        _ fd: CInt, _ operation: String, accessMode: FileDescriptor.AccessMode?, closeOnExecIsSet: Bool
-    ) throws(DMABufError) -> DMABuffer {
-        guard fd >= 0 else {
-            throw DMABufError(
-                .badResponse, operation: operation, target: path.string,
-                hint: "The device reported success but returned no fd (\(fd)): it is not the dmabuf_exporter device")
-        }
-        do {
-            return try DMABuffer(
-                adopting: FileDescriptor(rawValue: fd), accessMode: accessMode, closeOnExecIsSet: closeOnExecIsSet)
-        } catch {
-            // Not closed: a device that does not follow the protocol may have returned an fd
-            // number that is not new, and closing it would close someone else's file.
-            var error = error
-            error.operation = operation + " returned fd \(fd)"
-            error.target = path.string
-            throw error
-        }
+        return try DMABuffer(
+            returned: request.fd, by: operation, on: path.string, accessMode: accessMode, closeOnExecIsSet: true)
     }
 
     /// The shared buffer's text as the kernel reads it through the device (`read()`): up to its

@@ -26,13 +26,10 @@ extension V4L2Device {
             export.flags = UInt32(O_RDWR | O_CLOEXEC)
             _ = try Sys.ioctl(queue.descriptor, CDMABuf_VIDIOC_EXPBUF(), &export).get(
                 "VIDIOC_EXPBUF of buffer \(index)", on: path)
-            let exported = FileDescriptor(rawValue: export.fd)
-            do {
-                queue.append(try DMABuffer(adopting: exported, accessMode: nil, closeOnExecIsSet: true))  // O_CLOEXEC
-            } catch {
-                _ = Sys.close(exported)
-                throw error
-            }
+            queue.append(
+                try DMABuffer(
+                    returned: export.fd, by: "VIDIOC_EXPBUF of buffer \(index)", on: path, accessMode: nil,
+                    closeOnExecIsSet: true))  // O_CLOEXEC
         }
         return V4L2CaptureStream(queue)
     }
@@ -142,11 +139,7 @@ public struct V4L2CaptureStream: ~Copyable, Sendable {
     ///   be), `.invalidArgument` if the stream is not on, `.badResponse` for a frame the
     ///   driver marked as failed (V4L2_BUF_FLAG_ERROR; it is requeued).
     public func dequeue(timeout: Duration) throws(DMABufError) -> V4L2Frame {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            if let frame = try queue.tryDequeue() { return frame }
-            try queue.waitReadable(until: deadline, timeout: timeout)
-        }
+        try queue.dequeue(timeout: timeout)
     }
 
     /// As ``dequeue(timeout:)``, from async code: waits for the device on a Dispatch read source,
@@ -398,26 +391,24 @@ final class CaptureQueue: @unchecked Sendable {
                 index: index, bytesUsed: Int(buffer.bytesused), sequence: buffer.sequence, timestamp: timestamp))
     }
 
-    /// Waits with poll until the device has a frame or reports an error, or throws when
-    /// `deadline` passes.
-    func waitReadable(until deadline: ContinuousClock.Instant, timeout: Duration) throws(DMABufError) {
-        let remaining = deadline - .now
-        guard remaining > .zero else { throw timedOut(timeout) }
-        var ready = pollfd(fd: descriptor.rawValue, events: Int16(POLLIN), revents: 0)
-        let milliseconds = CInt(clamping: Self.nanoseconds(remaining + .nanoseconds(999_999)) / 1_000_000)
-        let result = syscall(SystemCallDescription("poll", descriptor: descriptor.rawValue), retry: .never) {
-            poll(&ready, 1, milliseconds)
-        }
-        switch result {
-        case .success(0): throw timedOut(timeout)
-        case .success: try checkPollError(ready.revents)
-        case .failure(.interrupted): return  // the caller's loop tries again with what time is left
-        case .failure(let errno): throw DMABufError(errno: errno, operation: "poll", target: path)
+    /// The next filled frame, waiting in poll at most `timeout`.
+    func dequeue(timeout: Duration) throws(DMABufError) -> V4L2Frame {
+        let deadline = Deadline(after: timeout)
+        while true {
+            if let frame = try tryDequeue() { return frame }
+            do {
+                try Readiness.block(on: descriptor, until: deadline, operation: "VIDIOC_DQBUF", target: path)
+            } catch {
+                throw explained(error, timeout)
+            }
+            try checkPollError()
         }
     }
 
     /// POLLERR without a frame: vb2 says so when the stream is off or nothing is queued.
-    private func checkPollError(_ revents: Int16) throws(DMABufError) {
+    private func checkPollError() throws(DMABufError) {
+        guard case .success(let revents) = Sys.poll(descriptor, events: Int16(POLLIN), until: Deadline(after: .zero))
+        else { return }
         guard revents & Int16(POLLIN) == 0, revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 else { return }
         throw DMABufError(
             .invalidArgument, operation: "poll", target: path,
@@ -425,66 +416,28 @@ final class CaptureQueue: @unchecked Sendable {
                 + "or no buffer is queued")
     }
 
-    private func timedOut(_ timeout: Duration) -> DMABufError {
-        DMABufError(
-            .timedOut, errno: .timedOut, operation: "VIDIOC_DQBUF", target: path,
-            hint: "No frame within \(timeout); every buffer may be dequeued and held (requeue frames), "
-                + "or the device has stopped producing them")
-    }
-
+    /// The next filled frame, waiting at most `timeout` without blocking a thread.
     func nextFrame(timeout: Duration) async throws(DMABufError) -> V4L2Frame {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = Deadline(after: timeout)
         while true {
             if let frame = try tryDequeue() { return frame }
-            let remaining = deadline - .now
-            guard remaining > .zero else { throw timedOut(timeout) }
-            let revents = await readiness(within: remaining)
-            if revents == 0, deadline <= .now { throw timedOut(timeout) }
-            if let frame = try tryDequeue() { return frame }
-            try checkPollError(pollNow())
-        }
-    }
-
-    /// poll with a zero timeout: the device's revents now.
-    private func pollNow() -> Int16 {
-        var ready = pollfd(fd: descriptor.rawValue, events: Int16(POLLIN), revents: 0)
-        _ = syscall(SystemCallDescription("poll", descriptor: descriptor.rawValue)) { poll(&ready, 1, 0) }
-        return ready.revents
-    }
-
-    /// Waits, without blocking a thread, until the device is readable (a Dispatch read source,
-    /// which epoll drives) or `timeout` passes; returns 1 or 0.
-    private func readiness(within timeout: Duration) async -> Int16 {
-        let events = DispatchQueue(label: "DMABufV4L2.readiness")
-        return await withCheckedContinuation { (continuation: CheckedContinuation<Int16, Never>) in
-            // Dispatch's sources are thread-safe; its Swift overlay does not say so yet.
-            nonisolated(unsafe) let source = DispatchSource.makeReadSource(
-                fileDescriptor: descriptor.rawValue, queue: events)
-            nonisolated(unsafe) let timer = DispatchSource.makeTimerSource(queue: events)
-            let finished = Mutex(false)
-            let finish: @Sendable (Int16) -> Void = { result in
-                guard
-                    finished.withLock({ done in
-                        defer { done = true }
-                        return !done
-                    })
-                else { return }
-                source.cancel()
-                timer.cancel()
-                continuation.resume(returning: result)
+            do {
+                try await Readiness.suspend(on: descriptor, until: deadline, operation: "VIDIOC_DQBUF", target: path)
+            } catch {
+                throw explained(error, timeout)
             }
-            source.setEventHandler { finish(1) }
-            timer.setEventHandler { finish(0) }
-            timer.schedule(deadline: .now() + .nanoseconds(Int(clamping: Self.nanoseconds(timeout))))
-            source.resume()
-            timer.resume()
+            try checkPollError()
         }
     }
 
-    static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : whole.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
+    /// A timeout with what may be its cause; any other error as it is.
+    private func explained(_ error: DMABufError, _ timeout: Duration) -> DMABufError {
+        guard error.code == .timedOut else { return error }
+        var error = error
+        error.hint =
+            "No frame within \(timeout); every buffer may be dequeued and held (requeue frames), "
+            + "or the device has stopped producing them"
+        return error
     }
 
     /// STREAMOFF and REQBUFS(0), once: the first failure, if any.

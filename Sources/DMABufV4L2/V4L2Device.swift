@@ -41,22 +41,28 @@ public struct V4L2Device: ~Copyable, Sendable {
                 default: nil
                 }
             })
-        try self.init(owning: fd, path: path.string)
+        let owned = OwnedDescriptor(fd)  // closed if the check fails: it is ours
+        _ = try Self.capabilities(of: fd, path: path.string)
+        self.owned = owned
+        self.path = path.string
     }
 
     /// Takes ownership of `descriptor`, an open video device (one a portal handed over, say),
-    /// and checks that it is a V4L2 device. It should be non-blocking (O_NONBLOCK) like the
-    /// devices ``init(path:)`` opens; it is closed when the value goes away, or at once if the check fails.
+    /// after checking that it is a V4L2 device. Sets FD_CLOEXEC, and O_NONBLOCK, which the
+    /// streams need: waiting for a frame is their job, with a timeout, and a blocking
+    /// VIDIOC_DQBUF would wait without one. (O_NONBLOCK belongs to the open file, so other fds
+    /// of it see it too.)
     ///
-    /// - Throws: `.badDescriptor` if it is not open, `.unsupported` if it is not a V4L2 device.
+    /// - Throws: `.badDescriptor` if it is not open, `.unsupported` if it is not a V4L2 device;
+    ///   fcntl's errors. The fd then stays the caller's, open.
     public init(adopting descriptor: FileDescriptor) throws(DMABufError) {
-        try self.init(owning: descriptor, path: "fd \(descriptor.rawValue)")
-    }
-
-    private init(owning descriptor: FileDescriptor, path: String) throws(DMABufError) {
-        self.owned = OwnedDescriptor(descriptor)
+        let path = "fd \(descriptor.rawValue)"
+        self.owned = try OwnedDescriptor(adopting: descriptor, operation: "adopt as a V4L2 device") {
+            (fd) throws(DMABufError) in
+            _ = try Self.capabilities(of: fd, path: path)
+            try Sys.setStatusFlags(fd, adding: O_NONBLOCK).get("adopt as a V4L2 device: fcntl(F_SETFL)", on: path)
+        }
         self.path = path
-        _ = try capabilities()
     }
 
     /// The first video node (`/dev/video0` to `/dev/video63`) of driver `driver` ("vivid",
@@ -92,7 +98,17 @@ public struct V4L2Device: ~Copyable, Sendable {
     /// Closes the device, reporting failure. Streams made from it keep their own reference to it.
     public consuming func close() throws(DMABufError) {
         let path = self.path
-        try owned.close().get("close", on: path)
+        try owned.close(reportingOn: path)
+    }
+
+    /// Gives up ownership: the caller closes the returned fd.
+    public consuming func takeDescriptor() -> FileDescriptor {
+        owned.take()
+    }
+
+    /// Calls `body` with the raw fd, for calls this type does not wrap. Don't close it.
+    public borrowing func withUnsafeDescriptor<R, E: Error>(_ body: (FileDescriptor) throws(E) -> R) throws(E) -> R {
+        try owned.withUnsafeDescriptor(body)
     }
 
     // MARK: Capabilities
@@ -121,6 +137,10 @@ public struct V4L2Device: ~Copyable, Sendable {
     /// - Throws: `.unsupported` if the fd is not a V4L2 device (ENOTTY), `.badDescriptor` if it
     ///   is not open.
     public func capabilities() throws(DMABufError) -> Capabilities {
+        try Self.capabilities(of: descriptor, path: path)
+    }
+
+    private static func capabilities(of descriptor: FileDescriptor, path: String) throws(DMABufError) -> Capabilities {
         var cap = v4l2_capability()
         _ = try Sys.ioctl(descriptor, CDMABuf_VIDIOC_QUERYCAP(), &cap).get(
             "VIDIOC_QUERYCAP", on: path,

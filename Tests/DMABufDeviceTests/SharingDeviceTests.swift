@@ -77,7 +77,9 @@ extension DeviceTests {
             #expect(try producer.acquireIfAvailable() == nil, "every buffer is with the consumer")
             let clock = ContinuousClock()
             let start = clock.now
-            #expect(try producer.acquire(timeout: .milliseconds(100)) == nil)
+            expectError(.timedOut, .libraryMade, "acquire with every buffer out") {
+                try producer.acquire(timeout: .milliseconds(100))
+            }
             #expect(clock.now - start >= .milliseconds(100))
             guard let frame = try consumer.next() else { throw TestFailure("no frame") }
             let index = frame.index
@@ -96,17 +98,14 @@ extension DeviceTests {
             let second = try exporter.allocate(size: 8192, name: "second")
             let fence = try first.exportSyncFile(.write)
             let pair = try DMABufChannel.pair()
-            let descriptors = [
-                first.withUnsafeDescriptor { $0 }, second.withUnsafeDescriptor { $0 },
-                fence.withUnsafeDescriptor { $0 },
-            ]
-            try pair.first.send(DMABufChannelMessage(.ready, sequence: 9, hasFence: true), descriptors: descriptors)
+            let buffers = [first.withUnsafeDescriptor { $0 }, second.withUnsafeDescriptor { $0 }]
+            try pair.first.send(DMABufChannelMessage(.ready, sequence: 9), buffers: buffers, fence: fence)
             var received = try pair.second.receive()
             #expect(received.message.sequence == 9 && received.bufferCount == 2)
             let b = try received.takeBuffer(at: 1)
             #expect(b.identity == second.identity && b.size == 8192)
             guard let arrived = received.takeFence() else { throw TestFailure("the fence did not arrive") }
-            #expect(try arrived.wait(timeout: .zero), "an export without fences is signalled")
+            #expect(try arrived.isSignaled(), "an export without fences is signalled")
             let again = received.takeFence() == nil
             #expect(again, "a fence is taken once")
             let a = try received.takeBuffer(at: 0)
@@ -145,7 +144,7 @@ extension DeviceTests {
             }
             // Without fences, the export is an already signalled sync_file.
             let fence = try buffer.exportSyncFile(.write)
-            #expect(try fence.wait(timeout: .zero))
+            #expect(try fence.isSignaled())
         }
     }
 
@@ -159,8 +158,12 @@ extension DeviceTests {
             try device.closeHandle(handle)
 
             let sync = try buffer.exportSyncFile(.read)
-            #expect(try !sync.wait(timeout: .milliseconds(100)), "unsignalled: the wait times out")
-            #expect(try !buffer.waitForFences(.read, timeout: .milliseconds(50)))
+            expectError(.timedOut, .libraryMade, "unsignalled: the wait times out") {
+                try sync.wait(timeout: .milliseconds(100))
+            }
+            expectError(.timedOut, .libraryMade, "unsignalled: the buffer's wait times out") {
+                try buffer.waitForFences(.read, timeout: .milliseconds(50))
+            }
             let info = try sync.info()
             #expect(info.status == .active)
             #expect(info.fences.count == 1 && info.fences.first?.driverName == "vgem", "\(info)")
@@ -180,7 +183,7 @@ extension DeviceTests {
             try await buffer.waitForFences(.read)
             try await signalled
             #expect(clock.now - start >= .milliseconds(200), "the waits did not wait")
-            #expect(try sync.wait(timeout: .zero) && merged.wait(timeout: .zero))
+            #expect(try sync.isSignaled() && merged.isSignaled())
             let after = try sync.info()
             #expect(after.status == .signaled && after.fences.first?.timestamp != nil, "\(after)")
             // vgem forgets a fence once signalled.
@@ -199,7 +202,9 @@ extension DeviceTests {
             let task = Task { [sync = consume sync] in try await sync.wait() }
             try await Task.sleep(for: .milliseconds(50))
             task.cancel()
-            await #expect(throws: CancellationError.self) { try await task.value }
+            let outcome = await task.result
+            let error = #expect(throws: DMABufError.self) { try outcome.get() }
+            #expect(error?.code == .cancelled, "\(String(describing: error))")
             try device.signalFence(fence)
         }
 
@@ -265,12 +270,14 @@ extension DeviceTests {
             #expect(try fence.info().fences.first?.driverName == "sw_sync")
             let buffer = try DMABufSource.exporter.open().allocate(size: 4096, name: "fenced")
             try buffer.importSyncFile(fence, .write)
-            #expect(try !buffer.waitForFences(.read, timeout: .milliseconds(100)))
+            expectError(.timedOut, .libraryMade, "unsignalled") {
+                try buffer.waitForFences(.read, timeout: .milliseconds(100))
+            }
             try timeline.advance(by: 1)
-            #expect(try !fence.wait(timeout: .milliseconds(50)), "1 of 2: still pending")
+            expectError(.timedOut, .libraryMade, "1 of 2: still pending") { try fence.wait(timeout: .milliseconds(50)) }
             try timeline.advance(by: 1)
-            #expect(try fence.wait(timeout: .seconds(5)))
-            #expect(try buffer.waitForFences(.read, timeout: .seconds(5)))
+            try fence.wait(timeout: .seconds(5))
+            try buffer.waitForFences(.read, timeout: .seconds(5))
         }
 
         @Test(.enabled(if: SoftwareSync.expected), arguments: [false, true])

@@ -123,8 +123,12 @@ func consume(_ arguments: ArraySlice<String>) throws(DMABufError) -> Never {
     do {
         while var frame = try consumer.next() {
             dieIf("holding", dieAt)
-            if let fence = frame.fence.take(), try !fence.wait(timeout: .milliseconds(timeout)) {
-                fail(3, "the fence of frame \(frame.sequence) did not signal within \(timeout) ms")
+            if let fence = frame.fence.take() {
+                do {
+                    try fence.wait(timeout: .milliseconds(timeout))
+                } catch  where error.code == .timedOut {
+                    fail(3, "the fence of frame \(frame.sequence) did not signal within \(timeout) ms")
+                }
             }
             let (sequence, bytesUsed) = (frame.sequence, frame.bytesUsed)
             let mismatch = try consumer.withBuffer(at: frame.index) { buffer throws(DMABufError) in

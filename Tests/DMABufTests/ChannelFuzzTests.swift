@@ -17,11 +17,12 @@ func randomMessage(_ r: inout SplitMix64) -> DMABufChannelMessage {
         if name.utf8.count + atom.utf8.count > DMABufChannelMessage.maximumNameLength { break }
         name += atom
     }
-    return DMABufChannelMessage(
+    var message = DMABufChannelMessage(
         r.pick(DMABufChannelMessage.Kind.allCases), sequence: r.magnitude(upTo: .max), length: r.magnitude(upTo: .max),
         index: UInt32(truncatingIfNeeded: r.magnitude(upTo: UInt64(UInt32.max))), name: name,
-        metadata: (0..<r.below(DMABufChannelMessage.maximumMetadataLength + 1)).map { _ in UInt8(r.below(256)) },
-        hasFence: r.chance(20))
+        metadata: (0..<r.below(DMABufChannelMessage.maximumMetadataLength + 1)).map { _ in UInt8(r.below(256)) })
+    message.hasFence = r.chance(20)
+    return message
 }
 
 /// Damages an encoded message the ways a broken or hostile peer would.

@@ -31,8 +31,7 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
             let second = try memfdBuffer(size: 4096)
             let message = DMABufChannelMessage(
                 .data, sequence: 42, length: 4096, index: 7, name: "frame ✓", metadata: [1, 2, 3])
-            try sender.send(
-                message, descriptors: [first.withUnsafeDescriptor { $0 }, second.withUnsafeDescriptor { $0 }])
+            try sender.send(message, buffers: [first.withUnsafeDescriptor { $0 }, second.withUnsafeDescriptor { $0 }])
             var received = try receiver.receive()
             #expect(received.message == message)
             #expect(received.bufferCount == 2)
@@ -52,7 +51,9 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
         try expectNoLeaks {
             let pair = try memfdChannelPair()
             #expect(try pair.second.receiveIfAvailable() == nil)
-            #expect(try pair.second.waitForMessage(timeout: .milliseconds(20)) == false)
+            expectError(.timedOut, .libraryMade, "no message") {
+                try pair.second.waitForMessage(timeout: .milliseconds(20))
+            }
         }
     }
 
@@ -61,7 +62,7 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
         let pair = try memfdChannelPair(maximumDescriptors: 1)
         let buffers = try (0..<6).map { _ in try makeMemfd(size: 4096) }
         defer { for fd in buffers { try? fd.close() } }
-        try pair.first.send(DMABufChannelMessage(.data), descriptors: buffers)
+        try pair.first.send(DMABufChannelMessage(.data), buffers: buffers)
         let error = expectError(.limitExceeded, .libraryMade, "MSG_CTRUNC") { try pair.second.receive() }
         #expect(error?.hint?.contains("MSG_CTRUNC") == true)
     }
@@ -71,7 +72,7 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
         let pair = try memfdChannelPair(maximumDescriptors: 1)
         let buffers = try (0..<2).map { _ in try makeMemfd(size: 4096) }
         defer { for fd in buffers { try? fd.close() } }
-        try pair.first.send(DMABufChannelMessage(.data), descriptors: buffers)
+        try pair.first.send(DMABufChannelMessage(.data), buffers: buffers)
         expectError(.limitExceeded, .libraryMade, "2 fds for 1") { try pair.second.receive() }
     }
 
@@ -83,7 +84,7 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
             try? fd.close()
             try? other?.close()
         }
-        try pair.first.send(DMABufChannelMessage(.data), descriptors: [fd])
+        try pair.first.send(DMABufChannelMessage(.data), buffers: [fd])
         expectError(.notADMABuf, .libraryMade, "\(kind)") { try pair.second.receive() }
         #expect(isOpen(fd), "the sender's fd stays open")
     }
@@ -92,7 +93,7 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
         let pair = try memfdChannelPair()
         let fd = try makeMemfd(size: 4096)
         defer { try? fd.close() }
-        try pair.first.send(DMABufChannelMessage(.ready, hasFence: true), descriptors: [fd, fd])
+        try pair.first.send(DMABufChannelMessage(.ready), descriptors: [fd], fence: fd)
         expectError(.notADMABuf, .anyKernel, "memfd as fence") { try pair.second.receive() }
     }
 
@@ -150,7 +151,9 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
         let task = Task { try await receiver.receive().message }
         try await Task.sleep(for: .milliseconds(50))
         task.cancel()
-        await #expect(throws: CancellationError.self) { try await task.value }
+        let outcome = await task.result
+        let error = #expect(throws: DMABufError.self) { try outcome.get() }
+        #expect(error?.code == .cancelled, "\(String(describing: error))")
         _ = pair.first
     }
 
@@ -205,7 +208,9 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
             }
             // Every buffer is with the consumer: would block.
             #expect(try producer.acquireIfAvailable() == nil)
-            #expect(try producer.acquire(timeout: .milliseconds(30)) == nil)
+            expectError(.timedOut, .libraryMade, "acquire with every buffer out") {
+                try producer.acquire(timeout: .milliseconds(30))
+            }
             expectError(.invalidArgument, .libraryMade, "submit a held buffer") {
                 try producer.submit(index: 0, bytesUsed: 1)
             }

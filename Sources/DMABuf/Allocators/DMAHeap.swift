@@ -84,7 +84,7 @@ public struct DMAHeap: ~Copyable, Sendable, DMABufAllocator {
     /// Closes the heap, reporting failure. Buffers from it stay valid.
     public consuming func close() throws(DMABufError) {
         let path = self.path
-        try owned.close().get("close", on: path.string)
+        try owned.close(reportingOn: path.string)
     }
 
     /// A new zero-filled, read-write buffer of `size` bytes rounded up to whole pages, named
@@ -125,17 +125,10 @@ public struct DMAHeap: ~Copyable, Sendable, DMABufAllocator {
         _ = try Sys.ioctl(owned.rawValue, CDMABuf_DMA_HEAP_IOCTL_ALLOC(), &request).get(
             operation + " of \(size) bytes", on: target,
             hint: { $0 == .noMemory ? "The heap could not find \(size) bytes" : nil })
-        let fd = FileDescriptor(rawValue: CInt(bitPattern: request.fd))
-        let buffer: DMABuffer
-        do {
-            // The heap opened it as asked: fd_flags' access mode, close-on-exec.
-            buffer = try DMABuffer(adopting: fd, accessMode: accessMode, closeOnExecIsSet: true)
-        } catch {
-            // Not closed: see DMABufExporter.allocate; a heap that answers so is not a heap.
-            var error = error
-            error.operation = operation + " returned fd \(fd.rawValue)"
-            throw error
-        }
+        // The heap opened it as asked: fd_flags' access mode, close-on-exec.
+        let buffer = try DMABuffer(
+            returned: CInt(bitPattern: request.fd), by: operation, on: target, accessMode: accessMode,
+            closeOnExecIsSet: true)
         return try AllocationRequest.name(buffer, name)
     }
 

@@ -37,11 +37,17 @@ public struct Memfd: ~Copyable, Sendable {
         self.size = size
     }
 
-    /// Takes ownership of an fd that is a memfd (or another file udmabuf could take); reads its size.
-    /// On failure the fd stays the caller's.
+    /// Takes ownership of an fd that is a memfd (or another file udmabuf could take); reads its
+    /// size and sets FD_CLOEXEC. O_NONBLOCK makes no difference to a memfd.
+    ///
+    /// - Throws: fstat's and fcntl's errors; the fd then stays the caller's, open.
     public init(adopting descriptor: FileDescriptor) throws(DMABufError) {
-        self.size = try Sys.stat(descriptor).map { Int($0.st_size) }.get("fstat", on: Sys.name(descriptor))
-        self.owned = OwnedDescriptor(descriptor)
+        var size = 0
+        self.owned = try OwnedDescriptor(adopting: descriptor, operation: "adopt as memfd") {
+            (fd) throws(DMABufError) in
+            size = try Sys.stat(fd).map { Int($0.st_size) }.get("adopt as memfd: fstat", on: Sys.name(fd))
+        }
+        self.size = size
     }
 
     /// The seals the memfd has now (F_GET_SEALS).
@@ -89,13 +95,13 @@ public struct Memfd: ~Copyable, Sendable {
 
     /// Calls `body` with the raw fd. Don't close it.
     public borrowing func withUnsafeDescriptor<R, E: Error>(_ body: (FileDescriptor) throws(E) -> R) throws(E) -> R {
-        try body(owned.rawValue)
+        try owned.withUnsafeDescriptor(body)
     }
 
     /// Closes the memfd, reporting failure. A udmabuf made from it keeps its pages.
     public consuming func close() throws(DMABufError) {
         let target = self.target
-        try owned.close().get("close", on: target)
+        try owned.close(reportingOn: target)
     }
 
     /// Gives up ownership: the caller closes the returned fd.

@@ -45,7 +45,7 @@ public struct UDMABufDevice: ~Copyable, Sendable, DMABufAllocator {
     /// Closes the device, reporting failure. Buffers from it stay valid.
     public consuming func close() throws(DMABufError) {
         let path = self.path
-        try owned.close().get("close", on: path.string)
+        try owned.close(reportingOn: path.string)
     }
 
     /// A new zero-filled buffer of `size` bytes rounded up to whole pages, over a memfd made for it
@@ -103,14 +103,9 @@ public struct UDMABufDevice: ~Copyable, Sendable, DMABufAllocator {
         let fd = try createUnchecked(segments).get(
             operation, on: path.string,
             hint: { $0 == .invalidArgument ? "udmabuf refused the memfd ranges" : nil })
-        let buffer: DMABuffer
-        do {
-            buffer = try DMABuffer(adopting: fd, accessMode: nil, closeOnExecIsSet: true)  // UDMABUF_FLAGS_CLOEXEC
-        } catch {
-            var error = error  // left open: see DMABufExporter.allocate
-            error.operation = operation + " returned fd \(fd.rawValue)"
-            throw error
-        }
+        let buffer = try DMABuffer(
+            returned: fd.rawValue, by: operation, on: path.string, accessMode: nil,
+            closeOnExecIsSet: true)  // UDMABUF_FLAGS_CLOEXEC
         try Self.prime(buffer)
         return try AllocationRequest.name(buffer, name)
     }

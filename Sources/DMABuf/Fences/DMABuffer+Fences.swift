@@ -6,13 +6,13 @@ extension DMABuffer {
     /// Which of a buffer's implicit fences a fence operation is about.
     public struct FenceAccess: Hashable, Sendable, CustomStringConvertible {
         let syncFlags: UInt64
-        let pollEvents: Int16
+        let event: Readiness.Event
 
         /// Reading the buffer: wait for its writers, the exclusive fences (DMA_BUF_SYNC_READ,
         /// POLLIN).
-        public static let read = FenceAccess(syncFlags: CDMABuf_DMA_BUF_SYNC_READ(), pollEvents: Int16(POLLIN))
+        public static let read = FenceAccess(syncFlags: CDMABuf_DMA_BUF_SYNC_READ(), event: .readable)
         /// Writing the buffer: wait for every fence, readers' too (DMA_BUF_SYNC_WRITE, POLLOUT).
-        public static let write = FenceAccess(syncFlags: CDMABuf_DMA_BUF_SYNC_WRITE(), pollEvents: Int16(POLLOUT))
+        public static let write = FenceAccess(syncFlags: CDMABuf_DMA_BUF_SYNC_WRITE(), event: .writable)
 
         /// "READ" or "WRITE".
         public var description: String { self == .read ? "READ" : "WRITE" }
@@ -30,10 +30,7 @@ extension DMABuffer {
             try Sys.ioctl(fd, CDMABuf_DMA_BUF_IOCTL_EXPORT_SYNC_FILE(), &export).get(
                 operation, on: fenceTarget(fd), hint: Self.syncFileHint)
         }
-        guard export.fd >= 0 else {
-            throw DMABufError(.badResponse, operation: operation, hint: "It returned no fd (\(export.fd))")
-        }
-        return SyncFile(owning: FileDescriptor(rawValue: export.fd))
+        return try SyncFile(returned: export.fd, by: operation, on: withUnsafeDescriptor { fenceTarget($0) })
     }
 
     /// Adds `fence` to the buffer's implicit fences for `access` (DMA_BUF_IOCTL_IMPORT_SYNC_FILE):
@@ -72,25 +69,27 @@ extension DMABuffer {
         }
     }
 
-    /// Waits until the buffer's implicit fences for `access` have signalled, or `timeout` (nil:
-    /// no limit) has passed: `poll` on the dma-buf fd, POLLIN for `.read`, POLLOUT for `.write`.
+    /// Waits until the buffer's implicit fences for `access` have signalled: `poll` on the
+    /// dma-buf fd, POLLIN for `.read`, POLLOUT for `.write`.
     ///
-    /// - Returns: true when signalled, false at the timeout.
-    @discardableResult
-    public borrowing func waitForFences(_ access: FenceAccess, timeout: Duration?) throws(DMABufError) -> Bool {
+    /// - Parameter timeout: how long to wait at the most; nil waits without limit.
+    /// - Throws: ``DMABufError/Code/timedOut`` when `timeout` passes first; poll's errors.
+    public borrowing func waitForFences(_ access: FenceAccess, timeout: Duration?) throws(DMABufError) {
         try withUnsafeDescriptor { (fd) throws(DMABufError) in
-            try Sys.poll(fd, events: access.pollEvents, timeout: timeout).get(
-                "poll(\(access == .read ? "POLLIN" : "POLLOUT"))", on: fenceTarget(fd)) != 0
+            try Readiness.block(
+                on: fd, access.event, until: Deadline(after: timeout), operation: "wait for the \(access) fences",
+                target: fenceTarget(fd))
         }
     }
 
     /// Suspends until the buffer's implicit fences for `access` have signalled, without blocking
-    /// a thread. Cancelling the task ends the wait with `CancellationError`.
-    public borrowing func waitForFences(_ access: FenceAccess) async throws {
+    /// a thread.
+    ///
+    /// - Throws: ``DMABufError/Code/cancelled`` when the task is cancelled.
+    public borrowing func waitForFences(_ access: FenceAccess) async throws(DMABufError) {
         let fd = withUnsafeDescriptor { $0 }
-        while try !waitForFences(access, timeout: .zero) {
-            try await Readiness.wait(for: fd, writable: access == .write)
-        }
+        try await Readiness.suspend(
+            on: fd, access.event, operation: "wait for the \(access) fences", target: fenceTarget(fd))
     }
 
     private static func syncFileHint(_ error: Errno) -> String? {

@@ -12,14 +12,23 @@ public struct SyncFile: ~Copyable, Sendable {
     private let owned: OwnedDescriptor
 
     /// Takes ownership of `descriptor` after checking that it is a sync_file (SYNC_IOC_FILE_INFO
-    /// answers on it). Sets FD_CLOEXEC.
+    /// answers on it). Sets FD_CLOEXEC. O_NONBLOCK makes no difference: waits use poll.
     ///
     /// - Throws: ``DMABufError/Code/notADMABuf`` if it is not a sync_file,
-    ///   ``DMABufError/Code/badDescriptor`` if it is not open; the fd then stays the caller's.
+    ///   ``DMABufError/Code/badDescriptor`` if it is not open; the fd then stays the caller's, open.
     public init(adopting descriptor: FileDescriptor) throws(DMABufError) {
-        try Self.verify(descriptor, operation: "adopt as sync_file")
-        try Sys.setCloseOnExec(descriptor).get("adopt as sync_file: fcntl(F_SETFD)", on: Sys.name(descriptor))
-        self.owned = OwnedDescriptor(descriptor)
+        let operation = "adopt as sync_file"
+        self.owned = try OwnedDescriptor(adopting: descriptor, operation: operation) { (fd) throws(DMABufError) in
+            try Self.verify(fd, operation: operation)
+        }
+    }
+
+    /// Takes over the sync_file fd that `operation` on `target` returned (see
+    /// ``OwnedDescriptor/returned(_:by:on:)``).
+    package init(returned fd: CInt, by operation: @autoclosure () -> String, on target: @autoclosure () -> String)
+        throws(DMABufError)
+    {
+        self.owned = OwnedDescriptor(try OwnedDescriptor.returned(fd, by: operation(), on: target()))
     }
 
     /// Takes ownership without a check: for fds the kernel just made as sync_files, or the
@@ -47,7 +56,7 @@ public struct SyncFile: ~Copyable, Sendable {
     /// Closes the fd, reporting failure.
     public consuming func close() throws(DMABufError) {
         let target = self.target
-        try owned.close().get("close", on: target)
+        try owned.close(reportingOn: target)
     }
 
     /// Gives up ownership: the caller closes the returned fd.
@@ -57,7 +66,7 @@ public struct SyncFile: ~Copyable, Sendable {
 
     /// Calls `body` with the raw fd, for calls this type does not wrap. Don't close it.
     public borrowing func withUnsafeDescriptor<R, E: Error>(_ body: (FileDescriptor) throws(E) -> R) throws(E) -> R {
-        try body(owned.rawValue)
+        try owned.withUnsafeDescriptor(body)
     }
 
     /// A second owner of the same fences, through a new fd.
@@ -79,10 +88,7 @@ public struct SyncFile: ~Copyable, Sendable {
         merge.fence = -1
         let operation = "SYNC_IOC_MERGE with fd \(merge.fd2)"
         _ = try Sys.ioctl(owned.rawValue, CDMABuf_SYNC_IOC_MERGE(), &merge).get(operation, on: target)
-        guard merge.fence >= 0 else {
-            throw DMABufError(.badResponse, operation: operation, target: target, hint: "It returned no fd")
-        }
-        return SyncFile(owning: FileDescriptor(rawValue: merge.fence))
+        return try SyncFile(returned: merge.fence, by: operation, on: target)
     }
 
     /// The sync_file's name and status, and each of its fences (SYNC_IOC_FILE_INFO).
@@ -116,24 +122,24 @@ public struct SyncFile: ~Copyable, Sendable {
 
     /// Whether every fence has signalled (poll without waiting).
     public borrowing func isSignaled() throws(DMABufError) -> Bool {
-        try wait(timeout: .zero)
+        try Sys.poll(owned.rawValue, events: Int16(POLLIN), until: Deadline(after: .zero)).get("poll", on: target) != 0
     }
 
-    /// Waits until every fence has signalled, or `timeout` (nil: no limit) has passed.
+    /// Waits until every fence has signalled (a fence signalled with an error counts: see
+    /// ``info()``).
     ///
-    /// - Returns: true once signalled (a fence signalled with an error counts: see ``info()``),
-    ///   false at the timeout.
-    @discardableResult
-    public borrowing func wait(timeout: Duration?) throws(DMABufError) -> Bool {
-        try Sys.poll(owned.rawValue, events: Int16(POLLIN), timeout: timeout).get("poll", on: target) != 0
+    /// - Parameter timeout: how long to wait at the most; nil waits without limit.
+    /// - Throws: ``DMABufError/Code/timedOut`` when `timeout` passes first; poll's errors.
+    public borrowing func wait(timeout: Duration?) throws(DMABufError) {
+        try Readiness.block(
+            on: owned.rawValue, until: Deadline(after: timeout), operation: "wait for the fences", target: target)
     }
 
-    /// Suspends until every fence has signalled, without blocking a thread. Cancelling the task
-    /// ends the wait with `CancellationError`.
-    public borrowing func wait() async throws {
-        while try !isSignaled() {
-            try await Readiness.wait(for: owned.rawValue)
-        }
+    /// Suspends until every fence has signalled, without blocking a thread.
+    ///
+    /// - Throws: ``DMABufError/Code/cancelled`` when the task is cancelled.
+    public borrowing func wait() async throws(DMABufError) {
+        try await Readiness.suspend(on: owned.rawValue, operation: "wait for the fences", target: target)
     }
 
     private var target: String { "sync_file fd \(owned.rawValue.rawValue)" }

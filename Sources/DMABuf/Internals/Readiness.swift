@@ -1,65 +1,116 @@
 import Dispatch
+import Glibc
 import Synchronization
 import SystemPackage
 
-/// Waits for an fd to become readable or writable without blocking a thread: a Dispatch source
-/// (epoll underneath) resumes the waiting task. Cancelling the task ends the wait with
-/// `CancellationError`.
+/// The one way the package waits for an fd: until it is readable or writable, a ``Deadline``
+/// passes, or (async) the task is cancelled. The channel, the buffer pool, the fences and V4L2
+/// all wait here, so that every wait ends the same ways:
+///
+/// - ready: the wait returns;
+/// - the deadline passed: ``DMABufError/Code/timedOut``;
+/// - the task was cancelled: ``DMABufError/Code/cancelled``.
+///
+/// The async wait never blocks a thread: a Dispatch source (epoll underneath) resumes the task.
+/// It resumes only from the source's cancel handler, that is once Dispatch has let go of the
+/// fd, so that the caller may close the fd at once.
 package enum Readiness {
+    /// What to wait for.
+    package enum Event: Sendable {
+        /// POLLIN: data, a connection, a signalled fence (or an error or hang-up).
+        case readable
+        /// POLLOUT: room to write, or every fence of a buffer signalled.
+        case writable
+
+        var pollEvents: Int16 { Int16(self == .readable ? POLLIN : POLLOUT) }
+    }
+
     private static let queue = DispatchQueue(label: "DMABuf.readiness", attributes: .concurrent)
 
-    /// Suspends until `fd` is readable (`writable` false: POLLIN) or writable (POLLOUT).
+    /// Blocks until `fd` is ready for `event`, or throws ``DMABufError/Code/timedOut`` when
+    /// `deadline` passes. EINTR waits on with the time that is left.
+    package static func block(
+        on fd: FileDescriptor, _ event: Event = .readable, until deadline: Deadline,
+        operation: @autoclosure () -> String, target: @autoclosure () -> String
+    ) throws(DMABufError) {
+        let events = try Sys.poll(fd, events: event.pollEvents, until: deadline).get(operation(), on: target())
+        if events == 0 { throw timedOut(operation(), target(), deadline) }
+    }
+
+    /// Suspends until `fd` is ready for `event`, without blocking a thread.
     ///
-    /// The source is cancelled, and Dispatch done with the fd, before this returns, so the
-    /// caller may close the fd at once.
-    package static func wait(for fd: FileDescriptor, writable: Bool = false) async throws {
+    /// - Throws: ``DMABufError/Code/timedOut`` when `deadline` passes,
+    ///   ``DMABufError/Code/cancelled`` when the task is cancelled (also before the wait begins).
+    package static func suspend(
+        on fd: FileDescriptor, _ event: Event = .readable, until deadline: Deadline = .never,
+        operation: @autoclosure () -> String, target: @autoclosure () -> String
+    ) async throws(DMABufError) {
         let waiter = Waiter()
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let source: any DispatchSourceProtocol =
-                    writable
-                    ? DispatchSource.makeWriteSource(fileDescriptor: fd.rawValue, queue: queue)
-                    : DispatchSource.makeReadSource(fileDescriptor: fd.rawValue, queue: queue)
-                let fired = Atomic(false)
-                source.setEventHandler {
-                    fired.store(true, ordering: .sequentiallyConsistent)
-                    source.cancel()
-                }
-                // Resume only once Dispatch has let go of the fd.
-                source.setCancelHandler {
-                    if fired.load(ordering: .sequentiallyConsistent) {
-                        continuation.resume()
-                    } else {
-                        continuation.resume(throwing: CancellationError())
-                    }
-                }
-                waiter.start(source)
+        let outcome = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+                waiter.start(fd, event, deadline, continuation)
             }
         } onCancel: {
-            waiter.cancel()
+            waiter.finish(.cancelled)
+        }
+        switch outcome {
+        case .ready: return
+        case .timedOut: throw timedOut(operation(), target(), deadline)
+        case .cancelled:
+            throw DMABufError(
+                .cancelled, operation: operation(), target: target(), hint: "The task was cancelled while it waited")
         }
     }
 
-    /// The source of one wait, and whether the task was cancelled before it existed.
+    private static func timedOut(_ operation: String, _ target: String, _ deadline: Deadline) -> DMABufError {
+        DMABufError(.timedOut, operation: operation, target: target, hint: "It did not happen before the deadline")
+    }
+
+    private enum Outcome: Sendable {
+        case ready, timedOut, cancelled
+    }
+
+    /// One async wait: its Dispatch sources, and how it ended. The first outcome wins; the
+    /// task resumes from the fd source's cancel handler.
     private final class Waiter: Sendable {
         private struct State: @unchecked Sendable {
+            var outcome: Outcome?
             var source: (any DispatchSourceProtocol)?
-            var cancelled = false
         }
         private let state = Mutex(State())
 
-        func start(_ source: any DispatchSourceProtocol) {
-            let cancelled = state.withLock { state in
+        func start(
+            _ fd: FileDescriptor, _ event: Event, _ deadline: Deadline,
+            _ continuation: CheckedContinuation<Outcome, Never>
+        ) {
+            let source: any DispatchSourceProtocol =
+                event == .writable
+                ? DispatchSource.makeWriteSource(fileDescriptor: fd.rawValue, queue: queue)
+                : DispatchSource.makeReadSource(fileDescriptor: fd.rawValue, queue: queue)
+            let timer = deadline.remainingNanoseconds.map { nanoseconds in
+                let timer = DispatchSource.makeTimerSource(queue: queue)
+                timer.schedule(deadline: .now() + .nanoseconds(nanoseconds))
+                timer.setEventHandler { self.finish(.timedOut) }
+                return timer
+            }
+            source.setEventHandler { self.finish(.ready) }
+            source.setCancelHandler {
+                timer?.cancel()
+                continuation.resume(returning: self.state.withLock { $0.outcome } ?? .cancelled)
+            }
+            let finished = state.withLock { state in
                 state.source = source
-                return state.cancelled
+                return state.outcome != nil
             }
             source.activate()
-            if cancelled { source.cancel() }
+            timer?.activate()
+            if finished { source.cancel() }
         }
 
-        func cancel() {
+        /// Ends the wait with `outcome` unless it has ended already.
+        func finish(_ outcome: Outcome) {
             let source = state.withLock { state in
-                state.cancelled = true
+                if state.outcome == nil { state.outcome = outcome }
                 return state.source
             }
             source?.cancel()

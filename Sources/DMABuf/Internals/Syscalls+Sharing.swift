@@ -36,10 +36,11 @@ extension Sys {
         }
     }
 
-    /// A new `AF_UNIX` `SOCK_SEQPACKET` socket, close-on-exec.
-    package static func seqpacketSocket() -> Result<FileDescriptor, Errno> {
-        syscall(SystemCallDescription("socket", createsDescriptor: true)) {
-            Glibc.socket(AF_UNIX, CDMABuf_SOCK_SEQPACKET() | CDMABuf_SOCK_CLOEXEC(), 0)
+    /// A new `AF_UNIX` `SOCK_SEQPACKET` socket, close-on-exec, and non-blocking if asked.
+    package static func seqpacketSocket(nonBlocking: Bool = false) -> Result<FileDescriptor, Errno> {
+        let flags = CDMABuf_SOCK_CLOEXEC() | (nonBlocking ? CInt(SOCK_NONBLOCK.rawValue) : 0)
+        return syscall(SystemCallDescription("socket", createsDescriptor: true)) {
+            Glibc.socket(AF_UNIX, CDMABuf_SOCK_SEQPACKET() | flags, 0)
         }.map(FileDescriptor.init(rawValue:))
     }
 
@@ -81,7 +82,8 @@ extension Sys {
             .map { _ in }
     }
 
-    /// `accept4(fd, NULL, NULL, SOCK_CLOEXEC)`.
+    /// `accept4(fd, NULL, NULL, SOCK_CLOEXEC)`: the new socket is blocking, whatever the
+    /// listening one is.
     package static func accept(_ fd: FileDescriptor) -> Result<FileDescriptor, Errno> {
         syscall(SystemCallDescription("accept4", descriptor: fd.rawValue, createsDescriptor: true)) {
             CDMABuf_accept4(fd.rawValue, CDMABuf_SOCK_CLOEXEC())
@@ -156,20 +158,18 @@ extension Sys {
         }
     }
 
-    /// `poll` on one fd for `events`, up to `timeout` (nil: forever). Returns the events that
-    /// came (0 on timeout). EINTR is retried with the time that is left.
+    /// `poll` on one fd for `events`, up to `timeout` (nil: forever; see ``Deadline`` for how it
+    /// saturates). Returns the events that came (0 on timeout).
     package static func poll(_ fd: FileDescriptor, events: Int16, timeout: Duration?) -> Result<Int16, Errno> {
-        let clock = ContinuousClock()
-        let deadline = timeout.map { clock.now.advanced(by: $0) }
+        poll(fd, events: events, until: Deadline(after: timeout))
+    }
+
+    /// `poll` on one fd for `events` until `deadline`. Returns the events that came (0 once the
+    /// deadline has passed). EINTR is retried with the time that is left.
+    package static func poll(_ fd: FileDescriptor, events: Int16, until deadline: Deadline) -> Result<Int16, Errno> {
         while true {
             var entry = pollfd(fd: fd.rawValue, events: events, revents: 0)
-            var milliseconds: CInt = -1
-            if let deadline {
-                let left = clock.now.duration(to: deadline)
-                let (seconds, attoseconds) = left.components
-                let rounded = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
-                milliseconds = CInt(clamping: max(0, rounded))
-            }
+            let milliseconds = deadline.pollMilliseconds
             let result = syscall(SystemCallDescription("poll", descriptor: fd.rawValue), retry: .never) {
                 Glibc.poll(&entry, 1, milliseconds)
             }

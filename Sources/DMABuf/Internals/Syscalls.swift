@@ -202,6 +202,13 @@ package enum Sys {
         fcntl(fd, F_GETFL)
     }
 
+    /// Adds `flags` (O_NONBLOCK, say) to the status flags of the fd's open file.
+    package static func setStatusFlags(_ fd: FileDescriptor, adding flags: CInt) -> Result<Void, Errno> {
+        statusFlags(fd).flatMap { current in
+            current & flags == flags ? .success(()) : fcntl(fd, F_SETFL, current | flags).map { _ in }
+        }
+    }
+
     /// Sets FD_CLOEXEC (the only fd flag) on the fd.
     package static func setCloseOnExec(_ fd: FileDescriptor) -> Result<Void, Errno> {
         fcntl(fd, F_SETFD, FD_CLOEXEC).map { _ in }

@@ -95,23 +95,26 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
         return withConsumer.firstIndex(of: false)
     }
 
-    /// A free buffer's index, waiting up to `timeout` for a release; nil at the timeout.
-    public mutating func acquire(timeout: Duration) throws(DMABufError) -> Int? {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
+    /// A free buffer's index, waiting up to `timeout` for a release.
+    ///
+    /// - Throws: ``DMABufError/Code/timedOut`` when the consumer has released none by then; as
+    ///   ``acquire()-1jek8``.
+    public mutating func acquire(timeout: Duration) throws(DMABufError) -> Int {
+        let deadline = Deadline(after: timeout)
         while true {
             if let index = try acquireIfAvailable() { return index }
-            let left = clock.now.duration(to: deadline)
-            guard left > .zero, try channel.waitForMessage(timeout: left) else { return nil }
+            try channel.waitForMessage(until: deadline)
         }
     }
 
     /// A free buffer's index, suspending without blocking a thread while the consumer holds them
-    /// all. Cancellable.
-    public mutating func acquire() async throws -> Int {
+    /// all.
+    ///
+    /// - Throws: as ``acquire()-1jek8``; ``DMABufError/Code/cancelled`` when the task is cancelled.
+    public mutating func acquire() async throws(DMABufError) -> Int {
         while true {
             if let index = try acquireIfAvailable() { return index }
-            try await Readiness.wait(for: channel.withUnsafeDescriptor { $0 })
+            try await channel.suspendForMessage()
         }
     }
 
@@ -152,13 +155,10 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
         }
         try ensureConnected()
         let sequence = nextSequence
-        let descriptors = fenceDescriptor.map { [$0] } ?? []
-        let message = DMABufChannelMessage(
-            .ready, sequence: sequence, length: UInt64(bytesUsed), index: UInt32(index),
-            hasFence: !descriptors.isEmpty)
+        let message = DMABufChannelMessage(.ready, sequence: sequence, length: UInt64(bytesUsed), index: UInt32(index))
         // The buffer fd went over once, at registration; only a fence travels with a frame.
         do {
-            try channel.send(message, descriptors: descriptors)
+            try channel.send(message, descriptors: [], fence: fenceDescriptor)
         } catch  where error.code == .disconnected {
             consumerLeft()
             throw error
@@ -170,7 +170,7 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
 
     /// Tells the consumer that no more frames come (a `goodbye` message), waits up to `linger`
     /// for it to close its end, and closes the channel. A consumer that has gone already is no
-    /// error.
+    /// error, and one that keeps sending is cut off at the end of `linger`.
     ///
     /// The wait matters: closing a Unix socket with the consumer's last releases unread would
     /// reset the connection (ECONNRESET) before the consumer has read the goodbye.
@@ -178,13 +178,13 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
         if isConsumerConnected {
             do {
                 try channel.send(DMABufChannelMessage(.goodbye, sequence: nextSequence))
-                let clock = ContinuousClock()
-                let deadline = clock.now.advanced(by: linger)
-                while try channel.waitForMessage(timeout: clock.now.duration(to: deadline)) {
+                let deadline = Deadline(after: linger)
+                while !deadline.hasPassed {
+                    try channel.waitForMessage(until: deadline)
                     _ = try channel.receiveIfAvailable()  // releases, now moot
                 }
-            } catch  where error.code == .disconnected {
-                // The consumer has closed: done.
+            } catch  where error.code == .disconnected || error.code == .timedOut {
+                // The consumer has closed, or lingered past the deadline: done.
             }
         }
         try channel.close()
@@ -331,13 +331,12 @@ public struct BufferPoolConsumer: ~Copyable, Sendable {
     }
 
     /// The next frame, suspending without blocking a thread until it comes; nil after goodbye.
-    /// Cancellable.
-    public mutating func next() async throws -> Frame? {
+    ///
+    /// - Throws: as ``next()-457c2``; ``DMABufError/Code/cancelled`` when the task is cancelled.
+    public mutating func next() async throws(DMABufError) -> Frame? {
         guard isProducerConnected else { return nil }
         // Wait until a message (or the end) is there, so that the receive does not block.
-        while try !channel.waitForMessage(timeout: .zero) {
-            try await Readiness.wait(for: channel.withUnsafeDescriptor { $0 })
-        }
+        try await channel.suspendForMessage()
         return try receiveFrame()
     }
 

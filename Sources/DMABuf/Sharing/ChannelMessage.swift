@@ -1,20 +1,22 @@
-/// One message of a ``DMABufChannel``: a small versioned header, a name and a few bytes of
-/// metadata. The fds that travel with it (SCM_RIGHTS) are given to `send` beside it.
-///
-/// On the wire (little-endian), 32 bytes then the name and the metadata:
-///
-/// | offset | bytes | field |
-/// |---|---|---|
-/// | 0 | 4 | magic, "dbuf" |
-/// | 4 | 2 | version, 1 |
-/// | 6 | 2 | ``Kind-swift.enum`` |
-/// | 8 | 8 | ``sequence`` |
-/// | 16 | 8 | ``length`` |
-/// | 24 | 4 | ``index`` |
-/// | 28 | 1 | count of fds that came with it |
-/// | 29 | 1 | flags: bit 0, the last fd is a sync_file (``hasFence``) |
-/// | 30 | 1 | name length, at most 32 |
-/// | 31 | 1 | metadata length, at most 64 |
+// On the wire (little-endian), 32 bytes then the name and the metadata. The format is the
+// channel's own: callers see messages, buffers and a fence, never these bytes.
+//
+// | offset | bytes | field |
+// |---|---|---|
+// | 0 | 4 | magic, "dbuf" |
+// | 4 | 2 | version, 1 |
+// | 6 | 2 | kind |
+// | 8 | 8 | sequence |
+// | 16 | 8 | length |
+// | 24 | 4 | index |
+// | 28 | 1 | count of fds that came with it |
+// | 29 | 1 | flags: bit 0, the last fd is a sync_file (`hasFence`) |
+// | 30 | 1 | name length, at most 32 |
+// | 31 | 1 | metadata length, at most 64 |
+
+/// One message of a ``DMABufChannel``: its kind, a few numbers, a name and a few bytes of
+/// metadata. The dma-bufs and the fence that travel with it are given to
+/// ``DMABufChannel/send(_:buffers:fence:)`` beside it.
 public struct DMABufChannelMessage: Hashable, Sendable {
     /// What a message means. A receiver refuses kinds it does not know.
     public enum Kind: UInt16, Hashable, Sendable, CaseIterable {
@@ -23,8 +25,8 @@ public struct DMABufChannelMessage: Hashable, Sendable {
         /// The pool's producer registers buffer ``index`` (one fd) of ``length`` bytes, one of
         /// ``sequence`` buffers.
         case register = 2
-        /// Buffer ``index`` holds frame ``sequence``, ``length`` bytes of it used; with a fence fd
-        /// if ``hasFence``.
+        /// Buffer ``index`` holds frame ``sequence``, ``length`` bytes of it used; with a fence,
+        /// if the producer sent one.
         case ready = 3
         /// The consumer is done with buffer ``index``.
         case release = 4
@@ -56,13 +58,14 @@ public struct DMABufChannelMessage: Hashable, Sendable {
     public var name: String
     /// The application's bytes, at most ``maximumMetadataLength``.
     public var metadata: [UInt8]
-    /// Whether the last fd sent with the message is a sync_file rather than a dma-buf.
-    public var hasFence: Bool
+    /// Whether the last fd of the message is a sync_file rather than a dma-buf: the wire
+    /// format's flag, which `send` sets and `receive` reads.
+    package var hasFence = false
 
     /// A message; every field but `kind` defaults to zero or empty.
     public init(
         _ kind: Kind, sequence: UInt64 = 0, length: UInt64 = 0, index: UInt32 = 0, name: String = "",
-        metadata: [UInt8] = [], hasFence: Bool = false
+        metadata: [UInt8] = []
     ) {
         self.kind = kind
         self.sequence = sequence
@@ -70,7 +73,6 @@ public struct DMABufChannelMessage: Hashable, Sendable {
         self.index = index
         self.name = name
         self.metadata = metadata
-        self.hasFence = hasFence
     }
 
     /// The message on the wire, sent with `descriptorCount` fds.
@@ -202,11 +204,12 @@ public struct DMABufChannelMessage: Hashable, Sendable {
             guard let validated else { throw refuse("Its name is not UTF-8") }
             name = validated
         }
-        return DMABufChannelMessage(
+        var message = DMABufChannelMessage(
             kind, sequence: load(8, as: UInt64.self), length: load(16, as: UInt64.self),
             index: load(24, as: UInt32.self), name: name,
-            metadata: metadataLength == 0 ? [] : Array(UnsafeRawBufferPointer(rebasing: bytes[nameEnd...])),
-            hasFence: hasFence)
+            metadata: metadataLength == 0 ? [] : Array(UnsafeRawBufferPointer(rebasing: bytes[nameEnd...])))
+        message.hasFence = hasFence
+        return message
     }
 }
 

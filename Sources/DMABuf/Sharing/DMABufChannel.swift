@@ -9,7 +9,7 @@ import SystemPackage
 /// a ``Listener`` at a path with ``connect(to:maximumDescriptors:)``.
 ///
 /// ```swift
-/// try channel.send(DMABufChannelMessage(.data, name: "frame"), descriptors: [fd])
+/// try channel.send(DMABufChannelMessage(.data, name: "frame"), buffers: [fd])
 /// var received = try peer.receive()
 /// let buffer = try received.takeBuffer(at: 0)
 /// ```
@@ -53,28 +53,40 @@ public struct DMABufChannel: ~Copyable, Sendable {
     /// Takes over `socket`, a connected `AF_UNIX` `SOCK_SEQPACKET` socket: an end of a socketpair a
     /// parent passed down, for example. Sets FD_CLOEXEC on it.
     ///
+    /// The socket may be non-blocking (O_NONBLOCK): ``receive()-6jcg3`` then waits in poll as it
+    /// otherwise waits in recvmsg, and a send that finds the socket full throws
+    /// ``DMABufError/Code/busy`` instead of waiting. With a receive timeout (SO_RCVTIMEO),
+    /// ``receive()-6jcg3`` throws ``DMABufError/Code/timedOut`` when it runs out.
+    ///
     /// - Throws: ``DMABufError/Code/invalidArgument`` if it is not a `SOCK_SEQPACKET` socket or
-    ///   `maximumDescriptors` is not 1 to 253; getsockopt's errors. The fd then stays the caller's.
+    ///   `maximumDescriptors` is not 1 to 253; getsockopt's errors. The fd then stays the
+    ///   caller's, open.
     public init(
         adopting socket: FileDescriptor, maximumDescriptors: Int = DMABufChannel.defaultMaximumDescriptors
     ) throws(DMABufError) {
-        let type = try Sys.socketType(socket).get(
-            "adopt as a channel", on: Sys.name(socket),
-            hint: { $0 == .notSocket || $0 == .notSupportedOnSocket ? "It is not a socket" : nil })
-        guard type == CDMABuf_SOCK_SEQPACKET() else {
-            throw DMABufError(
-                .invalidArgument, operation: "adopt as a channel", target: Sys.name(socket),
-                hint: "It is a socket of type \(type), not SOCK_SEQPACKET (\(CDMABuf_SOCK_SEQPACKET()))")
+        let owned = try OwnedDescriptor(adopting: socket, operation: "adopt as a channel") {
+            (socket) throws(DMABufError) in
+            let type = try Sys.socketType(socket).get(
+                "adopt as a channel", on: Sys.name(socket),
+                hint: { $0 == .notSocket || $0 == .notSupportedOnSocket ? "It is not a socket" : nil })
+            guard type == CDMABuf_SOCK_SEQPACKET() else {
+                throw DMABufError(
+                    .invalidArgument, operation: "adopt as a channel", target: Sys.name(socket),
+                    hint: "It is a socket of type \(type), not SOCK_SEQPACKET (\(CDMABuf_SOCK_SEQPACKET()))")
+            }
+            try Self.check(maximumDescriptors: maximumDescriptors)
         }
-        try Self.check(maximumDescriptors: maximumDescriptors)
-        try Sys.setCloseOnExec(socket).get("adopt as a channel: fcntl(F_SETFD)", on: Sys.name(socket))
-        try self.init(owning: socket, maximumDescriptors: maximumDescriptors, admission: .dmaBufs)
+        self.init(owned, maximumDescriptors: maximumDescriptors, admission: .dmaBufs)
     }
 
     /// Takes over `socket`, closing it if `maximumDescriptors` is out of range.
     package init(owning socket: FileDescriptor, maximumDescriptors: Int, admission: Admission) throws(DMABufError) {
         let owned = OwnedDescriptor(socket)
         try Self.check(maximumDescriptors: maximumDescriptors)
+        self.init(owned, maximumDescriptors: maximumDescriptors, admission: admission)
+    }
+
+    private init(_ owned: consuming OwnedDescriptor, maximumDescriptors: Int, admission: Admission) {
         self.owned = owned
         self.maximumDescriptors = maximumDescriptors
         self.receivableDescriptors = Sys.receivableDescriptors(room: maximumDescriptors)
@@ -139,7 +151,7 @@ public struct DMABufChannel: ~Copyable, Sendable {
     /// ``DMABufError/Code/disconnected``.
     public consuming func close() throws(DMABufError) {
         let target = self.target
-        try owned.close().get("close", on: target)
+        try owned.close(reportingOn: target)
     }
 
     /// Gives up ownership of the socket: to pass it to a child process, say.
@@ -149,22 +161,29 @@ public struct DMABufChannel: ~Copyable, Sendable {
 
     /// Calls `body` with the raw socket fd. Don't close it.
     public borrowing func withUnsafeDescriptor<R, E: Error>(_ body: (FileDescriptor) throws(E) -> R) throws(E) -> R {
-        try body(owned.rawValue)
+        try owned.withUnsafeDescriptor(body)
     }
 
     // MARK: Sending
 
-    /// Sends `message` with `descriptors` (dma-bufs, then a sync_file last if the message
-    /// ``DMABufChannelMessage/hasFence``). The descriptors stay open and the caller's: the peer gets
-    /// its own fds for the same files.
+    /// Sends `message` with the dma-bufs `buffers`. The fds stay open and the caller's: the peer
+    /// gets its own fds for the same files.
     ///
-    /// - Throws: ``DMABufError/Code/invalidArgument`` for a message that cannot be encoded;
-    ///   ``DMABufError/Code/disconnected`` when the peer is gone (EPIPE, ECONNRESET, never
-    ///   SIGPIPE); ``DMABufError/Code/busy`` from a non-blocking send; sendmsg's other errors.
+    /// - Throws: ``DMABufError/Code/invalidArgument`` for a message that cannot be encoded or
+    ///   more fds than one message carries; ``DMABufError/Code/disconnected`` when the peer is
+    ///   gone (EPIPE, ECONNRESET, never SIGPIPE); ``DMABufError/Code/busy`` from a non-blocking
+    ///   socket that is full; sendmsg's other errors.
+    public borrowing func send(_ message: DMABufChannelMessage, buffers: [FileDescriptor] = []) throws(DMABufError) {
+        try send(message, descriptors: buffers, fence: nil)
+    }
+
+    /// Sends `message` with the dma-bufs `buffers` and `fence`, a sync_file that the peer waits
+    /// for before it reads them (it takes it with ``Received/takeFence()``). Every fd stays
+    /// open and the caller's. Throws as ``send(_:buffers:)``.
     public borrowing func send(
-        _ message: DMABufChannelMessage, descriptors: [FileDescriptor] = []
+        _ message: DMABufChannelMessage, buffers: [FileDescriptor] = [], fence: borrowing SyncFile
     ) throws(DMABufError) {
-        try send(message, descriptors: descriptors, flags: 0)
+        try send(message, descriptors: buffers, fence: fence.withUnsafeDescriptor { $0 })
     }
 
     /// Sends `message` with the fd of `buffer`, which stays the caller's.
@@ -176,10 +195,25 @@ public struct DMABufChannel: ~Copyable, Sendable {
         }
     }
 
+    /// Sends `message` with dma-buf fds `descriptors` and, last, a sync_file `fence`, flagged
+    /// in the message.
     package borrowing func send(
-        _ message: DMABufChannelMessage, descriptors: [FileDescriptor], flags: CInt
+        _ message: DMABufChannelMessage, descriptors: [FileDescriptor], fence: FileDescriptor?, flags: CInt = 0
     ) throws(DMABufError) {
-        try descriptors.withUnsafeBufferPointer { descriptors throws(DMABufError) in
+        var message = message
+        message.hasFence = fence != nil
+        guard let fence else {
+            return try descriptors.withUnsafeBufferPointer { descriptors throws(DMABufError) in
+                try send(message, descriptors: descriptors, flags: flags)
+            }
+        }
+        // A frame's fence alone, the pool's case, needs no array.
+        guard !descriptors.isEmpty else {
+            return try withUnsafePointer(to: fence) { fence throws(DMABufError) in
+                try send(message, descriptors: UnsafeBufferPointer(start: fence, count: 1), flags: flags)
+            }
+        }
+        try (descriptors + [fence]).withUnsafeBufferPointer { descriptors throws(DMABufError) in
             try send(message, descriptors: descriptors, flags: flags)
         }
     }
@@ -233,17 +267,36 @@ public struct DMABufChannel: ~Copyable, Sendable {
 
     /// Waits for the next message and returns it with its fds, each verified.
     ///
+    /// On an adopted socket that is non-blocking (O_NONBLOCK) it waits in `poll`, as on any
+    /// other; on one with a receive timeout (SO_RCVTIMEO) it waits that long at the most.
+    ///
     /// - Throws: ``DMABufError/Code/disconnected`` when the peer has closed its end or died;
     ///   ``DMABufError/Code/malformedInput`` for a message that is not well formed (truncated,
     ///   unknown version or kind, fd count not as declared); ``DMABufError/Code/limitExceeded``
     ///   for more fds than ``maximumDescriptors`` (or MSG_CTRUNC);
     ///   ``DMABufError/Code/notADMABuf`` for an fd that is not a dma-buf (or a fence fd that is
-    ///   not a sync_file). Every fd that came with a refused message is closed.
+    ///   not a sync_file); ``DMABufError/Code/timedOut`` when SO_RCVTIMEO ran out. Every fd that
+    ///   came with a refused message is closed.
     public borrowing func receive() throws(DMABufError) -> Received {
-        // The loop only repeats if a blocking recvmsg said EAGAIN, which it does not.
         while true {
             if let received = try receive(flags: 0) { return received }
+            try waitAfterWouldBlock()
         }
+    }
+
+    /// A blocking recvmsg said EAGAIN, which it does on a socket the caller made non-blocking,
+    /// and at the end of SO_RCVTIMEO: waits in poll for the first, throws for the second.
+    /// Out of line: a message that is there never comes here.
+    @inline(never)
+    private borrowing func waitAfterWouldBlock() throws(DMABufError) {
+        let operation = "receive a message"
+        let flags = try Sys.statusFlags(owned.rawValue).get(operation + ": fcntl(F_GETFL)", on: target)
+        guard flags & O_NONBLOCK != 0 else {
+            throw DMABufError(
+                .timedOut, errno: .resourceTemporarilyUnavailable, operation: operation, target: target,
+                hint: "No message came within the socket's receive timeout (SO_RCVTIMEO)")
+        }
+        try Readiness.block(on: owned.rawValue, until: .never, operation: operation, target: target)
     }
 
     /// The next message if one is waiting, nil if none is (MSG_DONTWAIT). Throws as ``receive()-6jcg3``.
@@ -252,19 +305,39 @@ public struct DMABufChannel: ~Copyable, Sendable {
     }
 
     /// Suspends until the next message arrives, without blocking a thread (a Dispatch read source
-    /// watches the socket), then returns it as ``receive()-6jcg3`` does. Cancelling the task ends the
-    /// wait with `CancellationError`.
-    public borrowing func receive() async throws -> Received {
+    /// watches the socket), then returns it as ``receive()-6jcg3`` does.
+    ///
+    /// - Throws: as ``receive()-6jcg3``; ``DMABufError/Code/cancelled`` when the task is cancelled.
+    public borrowing func receive() async throws(DMABufError) -> Received {
         while true {
             if let received = try receiveIfAvailable() { return received }
-            try await Readiness.wait(for: owned.rawValue)
+            try await Readiness.suspend(on: owned.rawValue, operation: "receive a message", target: target)
         }
     }
 
-    /// Waits up to `timeout` for the socket to have a message (or EOF). Returns false on timeout.
-    public borrowing func waitForMessage(timeout: Duration?) throws(DMABufError) -> Bool {
-        let events = try Sys.poll(owned.rawValue, events: Int16(POLLIN), timeout: timeout).get("poll", on: target)
-        return events != 0
+    /// Waits up to `timeout` (nil: no limit) for the socket to have a message, or to see the
+    /// peer's end.
+    ///
+    /// - Throws: ``DMABufError/Code/timedOut`` when `timeout` passes first; poll's errors.
+    public borrowing func waitForMessage(timeout: Duration?) throws(DMABufError) {
+        try Readiness.block(
+            on: owned.rawValue, until: Deadline(after: timeout), operation: "wait for a message", target: target)
+    }
+
+    /// Whether a message (or the peer's end) is waiting now.
+    package borrowing func hasMessage() throws(DMABufError) -> Bool {
+        try Sys.poll(owned.rawValue, events: Int16(POLLIN), until: Deadline(after: .zero)).get("poll", on: target) != 0
+    }
+
+    /// Waits as ``waitForMessage(timeout:)``, without blocking a thread.
+    package borrowing func suspendForMessage(until deadline: Deadline = .never) async throws(DMABufError) {
+        try await Readiness.suspend(
+            on: owned.rawValue, until: deadline, operation: "wait for a message", target: target)
+    }
+
+    /// Waits as ``waitForMessage(timeout:)`` until `deadline`.
+    package borrowing func waitForMessage(until deadline: Deadline) throws(DMABufError) {
+        try Readiness.block(on: owned.rawValue, until: deadline, operation: "wait for a message", target: target)
     }
 
     @inline(__always)
@@ -518,11 +591,15 @@ extension DMABufChannel {
     }
 
     /// A listening `SOCK_SEQPACKET` socket at a path, for peers to ``DMABufChannel/connect(to:maximumDescriptors:)``.
-    /// Closing it removes the path.
+    /// Closing it, or its going away, removes the path.
+    ///
+    /// The socket is non-blocking: of several tasks or threads that wait in `accept` for one
+    /// connection, one gets it and the others wait on, never blocked in the system call.
     public struct Listener: ~Copyable, Sendable {
         private let owned: OwnedDescriptor
+        private let binding: SocketPath
         /// Where it listens.
-        public let path: FilePath
+        public var path: FilePath { binding.path }
 
         /// Binds and listens at `path`, which must not exist yet.
         ///
@@ -531,42 +608,55 @@ extension DMABufChannel {
         public init(path: FilePath, backlog: CInt = 4) throws(DMABufError) {
             let operation = "listen"
             guard let address = Sys.unixAddress(path) else { throw Self.pathTooLong(path, operation) }
-            let owned = OwnedDescriptor(try Sys.seqpacketSocket().get("socket(AF_UNIX, SOCK_SEQPACKET)"))
+            let owned = OwnedDescriptor(
+                try Sys.seqpacketSocket(nonBlocking: true).get("socket(AF_UNIX, SOCK_SEQPACKET)"))
             try Sys.bind(owned.rawValue, address).get(
                 "bind", on: path.string,
                 hint: { $0 == .addressInUse ? "The path exists: another server, or a stale socket to remove" : nil })
-            do {
-                try Sys.listen(owned.rawValue, backlog: backlog).get(operation, on: path.string)
-            } catch {
-                _ = Sys.unlink(path)
-                throw error
-            }
+            let binding = SocketPath(path)
+            try Sys.listen(owned.rawValue, backlog: backlog).get(operation, on: path.string)
             self.owned = owned
-            self.path = path
+            self.binding = binding
         }
 
-        deinit {
-            _ = Sys.unlink(path)
+        /// Stops listening: closes the socket, reporting failure, and removes the path.
+        public consuming func close() throws(DMABufError) {
+            let path = binding.path
+            _ = consume binding
+            try owned.close(reportingOn: path.string)
         }
 
         /// Waits for a peer and returns the channel to it.
         public borrowing func accept(
             maximumDescriptors: Int = DMABufChannel.defaultMaximumDescriptors
         ) throws(DMABufError) -> DMABufChannel {
-            try acceptPending(maximumDescriptors: maximumDescriptors)
+            while true {
+                if let channel = try acceptPending(maximumDescriptors: maximumDescriptors) { return channel }
+                try Readiness.block(on: owned.rawValue, until: .never, operation: "accept", target: path.string)
+            }
         }
 
-        private borrowing func acceptPending(maximumDescriptors: Int) throws(DMABufError) -> DMABufChannel {
-            let socket = try Sys.accept(owned.rawValue).get("accept", on: path.string)
-            return try DMABufChannel(owning: socket, maximumDescriptors: maximumDescriptors, admission: .dmaBufs)
-        }
-
-        /// Suspends until a peer connects, without blocking a thread; cancellable.
+        /// Suspends until a peer connects, without blocking a thread, and returns the channel to it.
+        ///
+        /// - Throws: ``DMABufError/Code/cancelled`` when the task is cancelled; accept's errors.
         public borrowing func accept(
             maximumDescriptors: Int = DMABufChannel.defaultMaximumDescriptors
-        ) async throws -> DMABufChannel {
-            try await Readiness.wait(for: owned.rawValue)
-            return try acceptPending(maximumDescriptors: maximumDescriptors)
+        ) async throws(DMABufError) -> DMABufChannel {
+            while true {
+                if let channel = try acceptPending(maximumDescriptors: maximumDescriptors) { return channel }
+                try await Readiness.suspend(on: owned.rawValue, operation: "accept", target: path.string)
+            }
+        }
+
+        /// The channel to a peer that is waiting, nil if none is (EAGAIN: another waiter took it).
+        private borrowing func acceptPending(maximumDescriptors: Int) throws(DMABufError) -> DMABufChannel? {
+            let socket: FileDescriptor
+            switch Sys.accept(owned.rawValue) {
+            case .success(let accepted): socket = accepted
+            case .failure(.resourceTemporarilyUnavailable): return nil
+            case .failure(let error): throw DMABufError(errno: error, operation: "accept", target: path.string)
+            }
+            return try DMABufChannel(owning: socket, maximumDescriptors: maximumDescriptors, admission: .dmaBufs)
         }
 
         static func pathTooLong(_ path: FilePath, _ operation: String) -> DMABufError {
@@ -575,5 +665,18 @@ extension DMABufChannel {
                 hint: "A Unix socket path must be 1 to 107 bytes without NUL; this one is "
                     + "\(path.string.utf8.count) bytes")
         }
+    }
+}
+
+/// The path a listening socket is bound to, removed when the value goes away.
+private struct SocketPath: ~Copyable, Sendable {
+    let path: FilePath
+
+    init(_ path: FilePath) {
+        self.path = path
+    }
+
+    deinit {
+        _ = Sys.unlink(path)
     }
 }

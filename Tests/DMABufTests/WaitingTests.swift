@@ -1,0 +1,207 @@
+import DMABuf
+import DMABufTestSupport
+import DMABufV4L2
+import Glibc
+import Synchronization
+import SystemPackage
+import Testing
+
+// Waits, deadlines and adoption on the host: what each owner does with a socket or fd it did not
+// make (non-blocking, SO_RCVTIMEO, not what it expects), and waits that must end when asked to.
+
+/// Runs `body` on a thread of its own, outside the cooperative pool and outside any task's
+/// `SyscallMock`: the peer of a test that blocks, or that counts the system calls it makes.
+/// Returns when the thread has started; `join()` the result.
+final class PeerThread: Sendable {
+    private let body: @Sendable () -> Void
+    private let finished = Atomic(false)
+    nonisolated(unsafe) private var thread = pthread_t()
+
+    init(_ body: @escaping @Sendable () -> Void) {
+        self.body = body
+        let context = Unmanaged.passRetained(self).toOpaque()
+        let created = pthread_create(
+            &thread, nil,
+            { context in
+                let peer = Unmanaged<PeerThread>.fromOpaque(context!).takeRetainedValue()
+                peer.body()
+                peer.finished.store(true, ordering: .releasing)
+                return nil
+            }, context)
+        precondition(created == 0, "pthread_create: \(Errno(rawValue: created))")
+    }
+
+    var isFinished: Bool { finished.load(ordering: .acquiring) }
+
+    func join() {
+        pthread_join(thread, nil)
+    }
+}
+
+/// Two connected SOCK_SEQPACKET fds made with `flags` (SOCK_NONBLOCK, say) and SOCK_CLOEXEC.
+func seqpacketPair(flags: CInt = 0) throws -> (FileDescriptor, FileDescriptor) {
+    var ends: [CInt] = [-1, -1]
+    let type = CInt(SOCK_SEQPACKET.rawValue) | CInt(SOCK_CLOEXEC.rawValue) | flags
+    guard socketpair(AF_UNIX, type, 0, &ends) == 0 else { throw Errno(rawValue: errno) }
+    return (FileDescriptor(rawValue: ends[0]), FileDescriptor(rawValue: ends[1]))
+}
+
+/// Sends `message` on the socket `fd`, which stays the caller's.
+func sendRaw(_ message: DMABufChannelMessage, on fd: FileDescriptor) {
+    guard let copy = try? fd.duplicate(), let channel = try? DMABufChannel(adopting: copy) else { return }
+    _ = try? channel.send(message)
+}
+
+@Suite struct NonBlockingSocketTests {
+    @Test func anAdoptedNonBlockingSocketWaitsWithoutSpinning() throws {
+        let (mine, peer) = try seqpacketPair(flags: CInt(SOCK_NONBLOCK.rawValue))
+        defer { try? peer.close() }
+        let channel = try DMABufChannel(adopting: mine)
+        let sender = PeerThread {
+            usleep(200_000)
+            sendRaw(DMABufChannelMessage(.data, sequence: 9), on: peer)
+        }
+        defer { sender.join() }
+        let mock = SyscallMock()
+        let message = try mock.run { () throws(DMABufError) in try channel.receive().message }
+        #expect(message.sequence == 9)
+        let receives = mock.calls("recvmsg").count
+        #expect(receives <= 2, "recvmsg was called \(receives) times while waiting 200 ms")
+    }
+
+    @Test func anAdoptedSocketWithAReceiveTimeoutTimesOut() throws {
+        let (mine, peer) = try seqpacketPair()
+        defer { try? peer.close() }
+        var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
+        #expect(
+            setsockopt(mine.rawValue, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size)) == 0)
+        let channel = try DMABufChannel(adopting: mine)
+        // Were it to wait forever, the peer ends the wait after 3 s, and the test fails.
+        let watchdog = PeerThread {
+            usleep(3_000_000)
+            _ = shutdown(peer.rawValue, CInt(SHUT_RDWR))
+        }
+        defer { watchdog.join() }
+        let started = ContinuousClock.now
+        expectError(.timedOut, .kernel(.resourceTemporarilyUnavailable), "SO_RCVTIMEO") { try channel.receive() }
+        #expect(ContinuousClock.now - started < .seconds(2))
+    }
+
+    @Test func aPoolConsumerOnANonBlockingSocketWaitsWithoutSpinning() throws {
+        let (mine, peer) = try seqpacketPair(flags: CInt(SOCK_NONBLOCK.rawValue))
+        defer { try? peer.close() }
+        let producer = PeerThread {
+            usleep(200_000)
+            sendRaw(DMABufChannelMessage(.goodbye), on: peer)
+        }
+        defer { producer.join() }
+        let mock = SyscallMock()
+        // A goodbye is no registration.
+        expectError(.malformedInput, .libraryMade, "a goodbye for a registration", mock: mock) {
+            try BufferPoolConsumer(channel: DMABufChannel(adopting: mine))
+        }
+        #expect(mock.calls("recvmsg").count <= 2, "\(mock.calls("recvmsg").count) recvmsg calls")
+    }
+}
+
+@Suite struct DeadlineTests {
+    @Test func theLongestTimeoutIsNoTrap() throws {
+        // A memfd is always readable: the wait ends at once, whatever its limit.
+        let buffer = try memfdBuffer(size: 4096)
+        try buffer.waitForFences(.read, timeout: .seconds(Int64.max))
+        let fd = buffer.withUnsafeDescriptor { $0 }
+        #expect(try Sys.poll(fd, events: Int16(POLLIN), timeout: .seconds(Int64.max)).get() != 0)
+        #expect(
+            try Sys.poll(
+                fd, events: Int16(POLLIN),
+                timeout: Duration(secondsComponent: .max, attosecondsComponent: 999_999_999_999_999_999)
+            ).get() != 0)
+        #expect(Deadline(after: .seconds(Int64.max)).isNever)
+        #expect(Deadline(after: .seconds(-5)).hasPassed)
+        #expect(Deadline(after: .milliseconds(1500)).pollMilliseconds > 1400)
+    }
+
+    @Test func finishEndsAtItsLingerWhileTheConsumerKeepsSending() throws {
+        let (mine, peer) = try seqpacketPair()
+        let stop = Atomic(false)
+        // A consumer that sends without pause and never closes; it gives up after 5 s.
+        let consumer = PeerThread {
+            guard let channel = try? DMABufChannel(adopting: peer) else { return }  // closes it at the end
+            let started = ContinuousClock.now
+            while !stop.load(ordering: .relaxed), ContinuousClock.now - started < .seconds(5) {
+                do { try channel.send(DMABufChannelMessage(.release, index: 0)) } catch { return }
+            }
+        }
+        defer {
+            stop.store(true, ordering: .relaxed)
+            consumer.join()
+        }
+        // Each receive takes the producer a millisecond: the consumer's messages never run out.
+        let slowReceives = SyscallMock { call in
+            if call.name == "recvmsg" { usleep(1000) }
+            return .passThrough
+        }
+        let started = ContinuousClock.now
+        try slowReceives.run { () throws(DMABufError) in
+            let producer = try BufferPoolProducer(channel: DMABufChannel(adopting: mine), count: 1) {
+                _ throws(DMABufError) in try poolMemfd(size: 4096)
+            }
+            try producer.finish(linger: .milliseconds(200))
+        }
+        #expect(ContinuousClock.now - started < .seconds(2))
+    }
+}
+
+/// A listener that tasks share.
+final class SharedListener: Sendable {
+    let listener: DMABufChannel.Listener
+    init(_ listener: consuming DMABufChannel.Listener) { self.listener = listener }
+}
+
+@Suite struct ListenerRaceTests {
+    @Test func theTaskThatLosesTheRaceForAConnectionCanBeCancelled() async throws {
+        let path = FilePath("/tmp/dmabuf-race-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock")
+        let listener = SharedListener(try DMABufChannel.Listener(path: path))
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<2 {
+                group.addTask {
+                    do {
+                        _ = try await listener.listener.accept()
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            let client = try DMABufChannel.connect(to: path)
+            let first = try await group.next()
+            #expect(first == true, "one task gets the connection")
+            // The other waits on: cancelled, it must end promptly, not block in accept().
+            let cancelled = ContinuousClock.now
+            group.cancelAll()
+            // Were it blocked in accept(), a second client lets it go, late.
+            let rescue = Task {
+                try await Task.sleep(for: .seconds(3))
+                _ = try DMABufChannel.connect(to: path).takeDescriptor()  // closed with the process
+            }
+            let second = try await group.next()
+            #expect(second == false, "the cancelled task ends without a connection")
+            #expect(ContinuousClock.now - cancelled < .seconds(1))
+            rescue.cancel()
+            _ = try? await rescue.value
+            _ = client
+        }
+    }
+}
+
+@Suite struct AdoptionTests {
+    @Test func aV4L2DeviceRefusedOnAdoptionStaysTheCallers() throws {
+        let fd = try FileDescriptor.open("/dev/null", .readWrite)
+        defer { try? fd.close() }
+        expectError(.unsupported, .kernel(.inappropriateIOCTLForDevice), "adopt /dev/null") {
+            try V4L2Device(adopting: fd)
+        }
+        #expect(isOpen(fd), "a refused fd stays the caller's")
+    }
+}
