@@ -18,8 +18,11 @@ import SystemPackage
 ///     bytes.storeBytes(of: 0xff, toByteOffset: 0, as: UInt8.self)
 /// }
 /// ```
-public struct DMABuffer: ~Copyable, Sendable {
-    private let owned: OwnedDescriptor
+public struct DMABuffer: ~Copyable, Sendable, DescriptorOwner {
+    /// The fd's ownership, which ``DescriptorOwner``'s methods use.
+    public let _owned: OwnedDescriptor
+    /// See ``DescriptorOwner``.
+    public consuming func _releaseOwned() -> OwnedDescriptor { _owned }
     /// Bytes in the buffer.
     public let size: Int
     /// How the fd was opened: `.readWrite`, `.readOnly` or `.writeOnly`.
@@ -31,6 +34,11 @@ public struct DMABuffer: ~Copyable, Sendable {
     /// an exporter's ioctl) after checking that it is a dma-buf: its file system type is
     /// `DMA_BUF_MAGIC` (`fstatfs`; once the process has seen a dma-buf, `fstat`'s device number
     /// says the same without it). Sets FD_CLOEXEC on it.
+    ///
+    /// O_NONBLOCK makes no difference to a dma-buf: its waits use poll.
+    ///
+    /// An fd of a file on a FUSE file system can make the `fstat` of this check block until the
+    /// FUSE server answers.
     ///
     /// - Throws: ``DMABufError/Code/notADMABuf`` if the fd is open but not a dma-buf,
     ///   ``DMABufError/Code/badDescriptor`` if it is not open. The fd is then left as it was,
@@ -110,7 +118,7 @@ public struct DMABuffer: ~Copyable, Sendable {
     private init(
         owning descriptor: FileDescriptor, size: Int, accessMode: FileDescriptor.AccessMode, identity: Identity
     ) {
-        self.owned = OwnedDescriptor(descriptor)
+        self._owned = OwnedDescriptor(descriptor)
         self.size = size
         self.accessMode = accessMode
         self.identity = identity
@@ -119,23 +127,6 @@ public struct DMABuffer: ~Copyable, Sendable {
     /// Whether the fd is open for reading and writing (O_RDWR), so that mappings of it can be
     /// written. An O_WRONLY fd is not writable in this sense: it cannot be mapped at all.
     public var isWritable: Bool { accessMode == .readWrite }
-
-    /// Closes the fd, reporting failure (the fd is gone either way).
-    public consuming func close() throws(DMABufError) {
-        // The number, not the message: the message is made only on failure.
-        let descriptor = self.descriptor
-        try owned.close(reportingOn: Self.target(descriptor))
-    }
-
-    /// Gives up ownership: the caller closes the returned fd.
-    public consuming func takeDescriptor() -> FileDescriptor {
-        owned.take()
-    }
-
-    /// Calls `body` with the raw fd, for system calls this type does not wrap. Don't close it.
-    public borrowing func withUnsafeDescriptor<R, E: Error>(_ body: (FileDescriptor) throws(E) -> R) throws(E) -> R {
-        try owned.withUnsafeDescriptor(body)
-    }
 
     /// A second owner of the same buffer, through a new fd (`F_DUPFD_CLOEXEC`).
     public borrowing func duplicate() throws(DMABufError) -> DMABuffer {
@@ -214,7 +205,7 @@ public struct DMABuffer: ~Copyable, Sendable {
         return length
     }
 
-    private var descriptor: FileDescriptor { owned.rawValue }
+    private var descriptor: FileDescriptor { _owned.rawValue }
     private var target: String { Self.target(descriptor) }
     private static func target(_ descriptor: FileDescriptor) -> String { "dma-buf fd \(descriptor.rawValue)" }
 }

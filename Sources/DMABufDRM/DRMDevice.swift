@@ -14,12 +14,15 @@ import SystemPackage
 /// ```
 ///
 /// As a `DMABufAllocator` it hands out dumb buffers exported through PRIME.
-public struct DRMDevice: ~Copyable, Sendable, DMABufAllocator {
+public struct DRMDevice: ~Copyable, Sendable, DescriptorOwner, DMABufAllocator {
     /// The exporter name of dma-bufs a DRM driver exports through PRIME (fdinfo `exp_name`).
     public static let primeExporterName = "drm"
 
-    private let owned: OwnedDescriptor
-    var descriptor: FileDescriptor { owned.rawValue }
+    /// The fd's ownership, which ``DescriptorOwner``'s methods use.
+    public let _owned: OwnedDescriptor
+    /// See ``DescriptorOwner``.
+    public consuming func _releaseOwned() -> OwnedDescriptor { _owned }
+    var descriptor: FileDescriptor { _owned.rawValue }
     /// The device's path.
     public let path: FilePath
 
@@ -28,7 +31,7 @@ public struct DRMDevice: ~Copyable, Sendable, DMABufAllocator {
     /// - Throws: `.deviceMissing` if it does not exist,
     ///   `.permissionDenied` without permission.
     public init(path: FilePath, accessMode: FileDescriptor.AccessMode = .readWrite) throws(DMABufError) {
-        self.owned = OwnedDescriptor(try Sys.open(path, accessMode.rawValue).get("open", on: path.string))
+        self._owned = OwnedDescriptor(try Sys.open(path, accessMode.rawValue).get("open", on: path.string))
         self.path = path
     }
 
@@ -62,13 +65,6 @@ public struct DRMDevice: ~Copyable, Sendable, DMABufAllocator {
         }
         throw DMABufError(
             .deviceMissing, operation: "find a DRM device of driver \(driver)", target: "/dev/dri", hint: hint)
-    }
-
-    /// Closes the device, reporting failure. GEM handles die with it; dma-bufs exported from
-    /// it stay valid.
-    public consuming func close() throws(DMABufError) {
-        let path = self.path
-        try owned.close(reportingOn: path.string)
     }
 
     /// The driver's name and version (DRM_IOCTL_VERSION).

@@ -10,7 +10,7 @@ import SystemPackage
 /// let device = try DMABufExporter()
 /// let buffer = try device.allocate(size: 1 << 20, name: "frame")
 /// ```
-public struct DMABufExporter: ~Copyable, Sendable, DMABufAllocator {
+public struct DMABufExporter: ~Copyable, Sendable, DescriptorOwner, DMABufAllocator {
     /// `/dev/dmabuf_exporter`.
     public static let defaultPath = FilePath("/dev/" + DMABUF_EXPORTER_DEVICE_NAME)
     /// Size of the device's shared buffer, in bytes.
@@ -20,8 +20,11 @@ public struct DMABufExporter: ~Copyable, Sendable, DMABufAllocator {
     /// The exporter name its dma-bufs carry (fdinfo `exp_name`).
     public static let exporterName = DMABUF_EXPORTER_DEVICE_NAME
 
-    private let owned: OwnedDescriptor
-    var descriptor: FileDescriptor { owned.rawValue }
+    /// The fd's ownership, which ``DescriptorOwner``'s methods use.
+    public let _owned: OwnedDescriptor
+    /// See ``DescriptorOwner``.
+    public consuming func _releaseOwned() -> OwnedDescriptor { _owned }
+    var descriptor: FileDescriptor { _owned.rawValue }
     /// The device's path.
     public let path: FilePath
 
@@ -35,15 +38,9 @@ public struct DMABufExporter: ~Copyable, Sendable, DMABufAllocator {
     public init(
         path: FilePath = DMABufExporter.defaultPath, accessMode: FileDescriptor.AccessMode = .readWrite
     ) throws(DMABufError) {
-        self.owned = OwnedDescriptor(
+        self._owned = OwnedDescriptor(
             try Sys.open(path, accessMode.rawValue).get("open", on: path.string, hint: Self.openHint))
         self.path = path
-    }
-
-    /// Closes the device, reporting failure. Buffers from it stay valid.
-    public consuming func close() throws(DMABufError) {
-        let path = self.path
-        try owned.close(reportingOn: path.string)
     }
 
     /// A new dma-buf fd over the device's one shared buffer: the seed article's ioctl.

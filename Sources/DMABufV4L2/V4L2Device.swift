@@ -18,9 +18,12 @@ import SystemPackage
 /// ```
 ///
 /// It is opened non-blocking: waiting for frames is the stream's job, with a timeout.
-public struct V4L2Device: ~Copyable, Sendable {
-    private let owned: OwnedDescriptor
-    var descriptor: FileDescriptor { owned.rawValue }
+public struct V4L2Device: ~Copyable, Sendable, DescriptorOwner {
+    /// The fd's ownership, which ``DescriptorOwner``'s methods use.
+    public let _owned: OwnedDescriptor
+    /// See ``DescriptorOwner``.
+    public consuming func _releaseOwned() -> OwnedDescriptor { _owned }
+    var descriptor: FileDescriptor { _owned.rawValue }
     /// The device's path, or "fd N" for an adopted fd.
     public let path: String
 
@@ -43,7 +46,7 @@ public struct V4L2Device: ~Copyable, Sendable {
             })
         let owned = OwnedDescriptor(fd)  // closed if the check fails: it is ours
         _ = try Self.capabilities(of: fd, path: path.string)
-        self.owned = owned
+        self._owned = owned
         self.path = path.string
     }
 
@@ -57,7 +60,7 @@ public struct V4L2Device: ~Copyable, Sendable {
     ///   fcntl's errors. The fd then stays the caller's, open.
     public init(adopting descriptor: FileDescriptor) throws(DMABufError) {
         let path = "fd \(descriptor.rawValue)"
-        self.owned = try OwnedDescriptor(adopting: descriptor, operation: "adopt as a V4L2 device") {
+        self._owned = try OwnedDescriptor(adopting: descriptor, operation: "adopt as a V4L2 device") {
             (fd) throws(DMABufError) in
             _ = try Self.capabilities(of: fd, path: path)
             try Sys.setStatusFlags(fd, adding: O_NONBLOCK).get("adopt as a V4L2 device: fcntl(F_SETFL)", on: path)
@@ -93,22 +96,6 @@ public struct V4L2Device: ~Copyable, Sendable {
         }
         throw DMABufError(
             .deviceMissing, operation: "find a V4L2 capture device of driver \(driver)", target: "/dev", hint: hint)
-    }
-
-    /// Closes the device, reporting failure. Streams made from it keep their own reference to it.
-    public consuming func close() throws(DMABufError) {
-        let path = self.path
-        try owned.close(reportingOn: path)
-    }
-
-    /// Gives up ownership: the caller closes the returned fd.
-    public consuming func takeDescriptor() -> FileDescriptor {
-        owned.take()
-    }
-
-    /// Calls `body` with the raw fd, for calls this type does not wrap. Don't close it.
-    public borrowing func withUnsafeDescriptor<R, E: Error>(_ body: (FileDescriptor) throws(E) -> R) throws(E) -> R {
-        try owned.withUnsafeDescriptor(body)
     }
 
     // MARK: Capabilities

@@ -14,7 +14,7 @@ import SystemPackage
 /// let heap = try DMAHeap.system()
 /// let buffer = try heap.allocate(size: 1 << 20, name: "frame")  // exporter "system"
 /// ```
-public struct DMAHeap: ~Copyable, Sendable, DMABufAllocator {
+public struct DMAHeap: ~Copyable, Sendable, DescriptorOwner, DMABufAllocator {
     /// `/dev/dma_heap`, where every heap has its node.
     public static let directory = FilePath("/dev/dma_heap")
     /// The name of the system heap, and the exporter name its buffers carry.
@@ -24,7 +24,10 @@ public struct DMAHeap: ~Copyable, Sendable, DMABufAllocator {
     /// `default_cma_region`.
     public static let cmaNames = ["linux,cma", "reserved", "default-pool", "default_cma_region"]
 
-    private let owned: OwnedDescriptor
+    /// The fd's ownership, which ``DescriptorOwner``'s methods use.
+    public let _owned: OwnedDescriptor
+    /// See ``DescriptorOwner``.
+    public consuming func _releaseOwned() -> OwnedDescriptor { _owned }
     /// The heap's name, as under ``directory``.
     public let name: String
     /// The heap's node.
@@ -40,7 +43,7 @@ public struct DMAHeap: ~Copyable, Sendable, DMABufAllocator {
         let fd = try Sys.open(path, O_RDONLY).get(
             "open", on: path.string,
             hint: { errno in Self.openHint(errno, name: name) })
-        self.owned = OwnedDescriptor(fd)
+        self._owned = OwnedDescriptor(fd)
         self.name = name
     }
 
@@ -81,12 +84,6 @@ public struct DMAHeap: ~Copyable, Sendable, DMABufAllocator {
         }
     }
 
-    /// Closes the heap, reporting failure. Buffers from it stay valid.
-    public consuming func close() throws(DMABufError) {
-        let path = self.path
-        try owned.close(reportingOn: path.string)
-    }
-
     /// A new zero-filled, read-write buffer of `size` bytes rounded up to whole pages, named
     /// `name` if it is not nil.
     ///
@@ -122,7 +119,7 @@ public struct DMAHeap: ~Copyable, Sendable, DMABufAllocator {
         request.len = UInt64(size)
         request.fd_flags = UInt32(bitPattern: accessMode.rawValue | O_CLOEXEC)
         request.heap_flags = 0
-        _ = try Sys.ioctl(owned.rawValue, CDMABuf_DMA_HEAP_IOCTL_ALLOC(), &request).get(
+        _ = try Sys.ioctl(_owned.rawValue, CDMABuf_DMA_HEAP_IOCTL_ALLOC(), &request).get(
             operation + " of \(size) bytes", on: target,
             hint: { $0 == .noMemory ? "The heap could not find \(size) bytes" : nil })
         // The heap opened it as asked: fd_flags' access mode, close-on-exec.

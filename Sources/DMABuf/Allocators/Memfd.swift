@@ -8,8 +8,11 @@ import SystemPackage
 ///
 /// ``init(name:size:seals:)`` makes one the way udmabuf wants it: MFD_ALLOW_SEALING, its size set, then
 /// F_SEAL_SHRINK (so the pages under a dma-buf cannot go away), and no write seal.
-public struct Memfd: ~Copyable, Sendable {
-    private let owned: OwnedDescriptor
+public struct Memfd: ~Copyable, Sendable, DescriptorOwner {
+    /// The fd's ownership, which ``DescriptorOwner``'s methods use.
+    public let _owned: OwnedDescriptor
+    /// See ``DescriptorOwner``.
+    public consuming func _releaseOwned() -> OwnedDescriptor { _owned }
     /// Bytes in the memfd when it was made (or adopted).
     public let size: Int
 
@@ -33,7 +36,7 @@ public struct Memfd: ~Copyable, Sendable {
             _ = try Sys.fcntl(fd, CDMABuf_F_ADD_SEALS(), seals.rawValue).get(
                 "fcntl(F_ADD_SEALS, \(seals))", on: "memfd \(name)")
         }
-        self.owned = owned
+        self._owned = owned
         self.size = size
     }
 
@@ -43,7 +46,7 @@ public struct Memfd: ~Copyable, Sendable {
     /// - Throws: fstat's and fcntl's errors; the fd then stays the caller's, open.
     public init(adopting descriptor: FileDescriptor) throws(DMABufError) {
         var size = 0
-        self.owned = try OwnedDescriptor(adopting: descriptor, operation: "adopt as memfd") {
+        self._owned = try OwnedDescriptor(adopting: descriptor, operation: "adopt as memfd") {
             (fd) throws(DMABufError) in
             size = try Sys.stat(fd).map { Int($0.st_size) }.get("adopt as memfd: fstat", on: Sys.name(fd))
         }
@@ -52,12 +55,12 @@ public struct Memfd: ~Copyable, Sendable {
 
     /// The seals the memfd has now (F_GET_SEALS).
     public func seals() throws(DMABufError) -> Seals {
-        Seals(rawValue: try Sys.fcntl(owned.rawValue, CDMABuf_F_GET_SEALS()).get("fcntl(F_GET_SEALS)", on: target))
+        Seals(rawValue: try Sys.fcntl(_owned.rawValue, CDMABuf_F_GET_SEALS()).get("fcntl(F_GET_SEALS)", on: target))
     }
 
     /// Adds `seals` (F_ADD_SEALS). Seals can never be removed.
     public func addSeals(_ seals: Seals) throws(DMABufError) {
-        _ = try Sys.fcntl(owned.rawValue, CDMABuf_F_ADD_SEALS(), seals.rawValue).get(
+        _ = try Sys.fcntl(_owned.rawValue, CDMABuf_F_ADD_SEALS(), seals.rawValue).get(
             "fcntl(F_ADD_SEALS, \(seals))", on: target)
     }
 
@@ -67,7 +70,7 @@ public struct Memfd: ~Copyable, Sendable {
     public func write(_ bytes: some Collection<UInt8>, at offset: Int) throws(DMABufError) {
         let bytes = Array(bytes)
         var written = 0
-        let descriptor = owned.rawValue
+        let descriptor = _owned.rawValue
         while written < bytes.count {
             let count = try bytes[written...].withUnsafeBytes { Sys.write(descriptor, $0, at: offset + written) }
                 .get("pwrite at \(offset + written)", on: target)
@@ -82,7 +85,7 @@ public struct Memfd: ~Copyable, Sendable {
     public func read(count: Int, at offset: Int) throws(DMABufError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         var done = 0
-        let descriptor = owned.rawValue
+        let descriptor = _owned.rawValue
         while done < count {
             let n = try bytes.withUnsafeMutableBytes { buffer in
                 Sys.read(descriptor, into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), at: offset + done)
@@ -93,23 +96,7 @@ public struct Memfd: ~Copyable, Sendable {
         return Array(bytes[..<done])
     }
 
-    /// Calls `body` with the raw fd. Don't close it.
-    public borrowing func withUnsafeDescriptor<R, E: Error>(_ body: (FileDescriptor) throws(E) -> R) throws(E) -> R {
-        try owned.withUnsafeDescriptor(body)
-    }
-
-    /// Closes the memfd, reporting failure. A udmabuf made from it keeps its pages.
-    public consuming func close() throws(DMABufError) {
-        let target = self.target
-        try owned.close(reportingOn: target)
-    }
-
-    /// Gives up ownership: the caller closes the returned fd.
-    public consuming func takeDescriptor() -> FileDescriptor {
-        owned.take()
-    }
-
-    private var target: String { "memfd fd \(owned.rawValue.rawValue)" }
+    private var target: String { "memfd fd \(_owned.rawValue.rawValue)" }
 }
 
 extension Memfd {

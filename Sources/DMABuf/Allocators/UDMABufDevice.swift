@@ -18,7 +18,7 @@ import SystemPackage
 /// try memfd.write(Array("hello".utf8), at: 0)
 /// let buffer = try udmabuf.create(from: memfd, name: "frame")  // exporter "udmabuf"
 /// ```
-public struct UDMABufDevice: ~Copyable, Sendable, DMABufAllocator {
+public struct UDMABufDevice: ~Copyable, Sendable, DescriptorOwner, DMABufAllocator {
     /// `/dev/udmabuf`.
     public static let defaultPath = FilePath("/dev/udmabuf")
     /// The exporter name its dma-bufs carry (fdinfo `exp_name`).
@@ -26,7 +26,10 @@ public struct UDMABufDevice: ~Copyable, Sendable, DMABufAllocator {
     /// Where the module's limits are, `/sys/module/udmabuf/parameters`.
     public static let parameters = FilePath("/sys/module/udmabuf/parameters")
 
-    private let owned: OwnedDescriptor
+    /// The fd's ownership, which ``DescriptorOwner``'s methods use.
+    public let _owned: OwnedDescriptor
+    /// See ``DescriptorOwner``.
+    public consuming func _releaseOwned() -> OwnedDescriptor { _owned }
     /// The device's path.
     public let path: FilePath
 
@@ -37,15 +40,9 @@ public struct UDMABufDevice: ~Copyable, Sendable, DMABufAllocator {
     ///   loaded or the kernel lacks CONFIG_UDMABUF; ``DMABufError/Code/permissionDenied`` with a
     ///   hint naming the node's group and how to join it.
     public init(path: FilePath = UDMABufDevice.defaultPath) throws(DMABufError) {
-        self.owned = OwnedDescriptor(
+        self._owned = OwnedDescriptor(
             try Sys.open(path, O_RDWR).get("open", on: path.string, hint: { Self.openHint($0, path: path) }))
         self.path = path
-    }
-
-    /// Closes the device, reporting failure. Buffers from it stay valid.
-    public consuming func close() throws(DMABufError) {
-        let path = self.path
-        try owned.close(reportingOn: path.string)
     }
 
     /// A new zero-filled buffer of `size` bytes rounded up to whole pages, over a memfd made for it
@@ -137,7 +134,7 @@ public struct UDMABufDevice: ~Copyable, Sendable, DMABufAllocator {
             request.flags = CDMABuf_UDMABUF_FLAGS_CLOEXEC()
             request.offset = UInt64(clamping: segments[0].range.lowerBound)
             request.size = UInt64(clamping: segments[0].range.count)
-            result = Sys.ioctl(owned.rawValue, CDMABuf_UDMABUF_CREATE(), &request)
+            result = Sys.ioctl(_owned.rawValue, CDMABuf_UDMABUF_CREATE(), &request)
         } else {
             let bytes = Int(CDMABuf_udmabuf_create_list_size(UInt32(segments.count)))
             let storage = UnsafeMutableRawPointer.allocate(
@@ -154,7 +151,7 @@ public struct UDMABufDevice: ~Copyable, Sendable, DMABufAllocator {
                 items[index].offset = UInt64(clamping: segment.range.lowerBound)
                 items[index].size = UInt64(clamping: segment.range.count)
             }
-            result = Sys.ioctl(owned.rawValue, CDMABuf_UDMABUF_CREATE_LIST(), storage)
+            result = Sys.ioctl(_owned.rawValue, CDMABuf_UDMABUF_CREATE_LIST(), storage)
         }
         return result.map(FileDescriptor.init(rawValue:))
     }

@@ -8,8 +8,11 @@ import SystemPackage
 /// Get one from a buffer (``DMABuffer/exportSyncFile(_:)``), a peer (a channel message's fence),
 /// or a fence source such as vgem or sw_sync. Wait for it with ``wait(timeout:)`` or
 /// ``wait()``; combine two with ``merge(with:name:)``; see its fences with ``info()``.
-public struct SyncFile: ~Copyable, Sendable {
-    private let owned: OwnedDescriptor
+public struct SyncFile: ~Copyable, Sendable, DescriptorOwner {
+    /// The fd's ownership, which ``DescriptorOwner``'s methods use.
+    public let _owned: OwnedDescriptor
+    /// See ``DescriptorOwner``.
+    public consuming func _releaseOwned() -> OwnedDescriptor { _owned }
 
     /// Takes ownership of `descriptor` after checking that it is a sync_file (SYNC_IOC_FILE_INFO
     /// answers on it). Sets FD_CLOEXEC. O_NONBLOCK makes no difference: waits use poll.
@@ -18,7 +21,7 @@ public struct SyncFile: ~Copyable, Sendable {
     ///   ``DMABufError/Code/badDescriptor`` if it is not open; the fd then stays the caller's, open.
     public init(adopting descriptor: FileDescriptor) throws(DMABufError) {
         let operation = "adopt as sync_file"
-        self.owned = try OwnedDescriptor(adopting: descriptor, operation: operation) { (fd) throws(DMABufError) in
+        self._owned = try OwnedDescriptor(adopting: descriptor, operation: operation) { (fd) throws(DMABufError) in
             try Self.verify(fd, operation: operation)
         }
     }
@@ -28,13 +31,13 @@ public struct SyncFile: ~Copyable, Sendable {
     package init(returned fd: CInt, by operation: @autoclosure () -> String, on target: @autoclosure () -> String)
         throws(DMABufError)
     {
-        self.owned = OwnedDescriptor(try OwnedDescriptor.returned(fd, by: operation(), on: target()))
+        self._owned = OwnedDescriptor(try OwnedDescriptor.returned(fd, by: operation(), on: target()))
     }
 
     /// Takes ownership without a check: for fds the kernel just made as sync_files, or the
     /// receive path checked.
     package init(owning descriptor: FileDescriptor) {
-        self.owned = OwnedDescriptor(descriptor)
+        self._owned = OwnedDescriptor(descriptor)
     }
 
     /// Throws unless `descriptor` is a sync_file. `operation` is made only for the error.
@@ -53,25 +56,9 @@ public struct SyncFile: ~Copyable, Sendable {
         }
     }
 
-    /// Closes the fd, reporting failure.
-    public consuming func close() throws(DMABufError) {
-        let target = self.target
-        try owned.close(reportingOn: target)
-    }
-
-    /// Gives up ownership: the caller closes the returned fd.
-    public consuming func takeDescriptor() -> FileDescriptor {
-        owned.take()
-    }
-
-    /// Calls `body` with the raw fd, for calls this type does not wrap. Don't close it.
-    public borrowing func withUnsafeDescriptor<R, E: Error>(_ body: (FileDescriptor) throws(E) -> R) throws(E) -> R {
-        try owned.withUnsafeDescriptor(body)
-    }
-
     /// A second owner of the same fences, through a new fd.
     public borrowing func duplicate() throws(DMABufError) -> SyncFile {
-        SyncFile(owning: try Sys.duplicate(owned.rawValue).get("duplicate", on: target))
+        SyncFile(owning: try Sys.duplicate(_owned.rawValue).get("duplicate", on: target))
     }
 
     /// A new sync_file with the fences of both, signalled when both are (SYNC_IOC_MERGE).
@@ -87,7 +74,7 @@ public struct SyncFile: ~Copyable, Sendable {
         merge.fd2 = other.withUnsafeDescriptor { $0.rawValue }
         merge.fence = -1
         let operation = "SYNC_IOC_MERGE with fd \(merge.fd2)"
-        _ = try Sys.ioctl(owned.rawValue, CDMABuf_SYNC_IOC_MERGE(), &merge).get(operation, on: target)
+        _ = try Sys.ioctl(_owned.rawValue, CDMABuf_SYNC_IOC_MERGE(), &merge).get(operation, on: target)
         return try SyncFile(returned: merge.fence, by: operation, on: target)
     }
 
@@ -95,7 +82,7 @@ public struct SyncFile: ~Copyable, Sendable {
     public borrowing func info() throws(DMABufError) -> Info {
         var info = sync_file_info()
         let operation = "SYNC_IOC_FILE_INFO"
-        _ = try Sys.ioctl(owned.rawValue, CDMABuf_SYNC_IOC_FILE_INFO(), &info).get(operation, on: target)
+        _ = try Sys.ioctl(_owned.rawValue, CDMABuf_SYNC_IOC_FILE_INFO(), &info).get(operation, on: target)
         // Ask again with room for the fences it reported; a count that grew in between only
         // makes the kernel refuse with EINVAL, which is reported.
         var fences = [sync_fence_info](repeating: sync_fence_info(), count: Int(info.num_fences))
@@ -103,7 +90,7 @@ public struct SyncFile: ~Copyable, Sendable {
             let count = info.num_fences
             info = sync_file_info()
             info.num_fences = count
-            let descriptor = owned.rawValue
+            let descriptor = _owned.rawValue
             let result = fences.withUnsafeMutableBytes { fenceBytes in
                 info.sync_fence_info = UInt64(UInt(bitPattern: fenceBytes.baseAddress))
                 return Sys.ioctl(descriptor, CDMABuf_SYNC_IOC_FILE_INFO(), &info)
@@ -122,7 +109,7 @@ public struct SyncFile: ~Copyable, Sendable {
 
     /// Whether every fence has signalled (poll without waiting).
     public borrowing func isSignaled() throws(DMABufError) -> Bool {
-        try Sys.poll(owned.rawValue, events: Int16(POLLIN), until: Deadline(after: .zero)).get("poll", on: target) != 0
+        try Sys.poll(_owned.rawValue, events: Int16(POLLIN), until: Deadline(after: .zero)).get("poll", on: target) != 0
     }
 
     /// Waits until every fence has signalled (a fence signalled with an error counts: see
@@ -132,17 +119,17 @@ public struct SyncFile: ~Copyable, Sendable {
     /// - Throws: ``DMABufError/Code/timedOut`` when `timeout` passes first; poll's errors.
     public borrowing func wait(timeout: Duration?) throws(DMABufError) {
         try Readiness.block(
-            on: owned.rawValue, until: Deadline(after: timeout), operation: "wait for the fences", target: target)
+            on: _owned.rawValue, until: Deadline(after: timeout), operation: "wait for the fences", target: target)
     }
 
     /// Suspends until every fence has signalled, without blocking a thread.
     ///
     /// - Throws: ``DMABufError/Code/cancelled`` when the task is cancelled.
     public borrowing func wait() async throws(DMABufError) {
-        try await Readiness.suspend(on: owned.rawValue, operation: "wait for the fences", target: target)
+        try await Readiness.suspend(on: _owned.rawValue, operation: "wait for the fences", target: target)
     }
 
-    private var target: String { "sync_file fd \(owned.rawValue.rawValue)" }
+    private var target: String { "sync_file fd \(_owned.rawValue.rawValue)" }
 
     static func text<T>(_ chars: T) -> String {
         withUnsafeBytes(of: chars) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }

@@ -1,15 +1,15 @@
 import SystemPackage
 
-/// An fd closed exactly once: by `close()`, or silently when the value goes away unless `take()`
-/// handed it over. Every type that owns an fd keeps one of these, and its `close()`,
-/// `takeDescriptor()` and `withUnsafeDescriptor(_:)` are this type's.
+/// The ownership of one fd, which every ``DescriptorOwner`` keeps: the fd is closed exactly
+/// once, by `close()`, or silently when the value goes away unless `take()` handed it over.
+/// Public only as the type of ``DescriptorOwner``'s plumbing; its members are the package's.
 ///
 /// How an fd comes to be owned is one of two rules:
 /// - ``init(adopting:operation:check:)``, behind every public `init(adopting:)`: an fd from
 ///   the caller;
 /// - ``returned(_:by:on:)``: an fd a system call just returned.
-package struct OwnedDescriptor: ~Copyable, Sendable {
-    package let rawValue: FileDescriptor
+public struct OwnedDescriptor: ~Copyable, Sendable {
+    @usableFromInline package let rawValue: FileDescriptor
 
     package init(_ rawValue: FileDescriptor) {
         self.rawValue = rawValue
@@ -65,10 +65,6 @@ package struct OwnedDescriptor: ~Copyable, Sendable {
         let rawValue = self.rawValue
         discard self
         return rawValue
-    }
-
-    package borrowing func withUnsafeDescriptor<R, E: Error>(_ body: (FileDescriptor) throws(E) -> R) throws(E) -> R {
-        try body(rawValue)
     }
 }
 

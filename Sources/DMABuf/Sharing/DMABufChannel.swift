@@ -19,8 +19,15 @@ import SystemPackage
 /// message that is malformed, truncated, or carries more fds than allowed is refused after every
 /// fd that came with it is closed. A peer that closed its end or died is
 /// ``DMABufError/Code/disconnected``, never a hang or a SIGPIPE.
-public struct DMABufChannel: ~Copyable, Sendable {
-    private let owned: OwnedDescriptor
+///
+/// One limit remains: a peer may send an fd of a file on a FUSE file system, and the `fstat`
+/// that checks it, or the `close` that refuses it, then blocks for as long as the FUSE server
+/// does not answer. Receive from peers you trust not to stall you, or on a thread that may block.
+public struct DMABufChannel: ~Copyable, Sendable, DescriptorOwner {
+    /// The fd's ownership, which ``DescriptorOwner``'s methods use.
+    public let _owned: OwnedDescriptor
+    /// See ``DescriptorOwner``.
+    public consuming func _releaseOwned() -> OwnedDescriptor { _owned }
     /// The most fds one received message may bring; a message with more is refused.
     public let maximumDescriptors: Int
     /// Room for the fds one receive may bring: `maximumDescriptors`, rounded up as the control
@@ -87,7 +94,7 @@ public struct DMABufChannel: ~Copyable, Sendable {
     }
 
     private init(_ owned: consuming OwnedDescriptor, maximumDescriptors: Int, admission: Admission) {
-        self.owned = owned
+        self._owned = owned
         self.maximumDescriptors = maximumDescriptors
         self.receivableDescriptors = Sys.receivableDescriptors(room: maximumDescriptors)
         self.admission = admission
@@ -145,23 +152,6 @@ public struct DMABufChannel: ~Copyable, Sendable {
                     ? "Nothing listens there: start the serving side (`dmabuf serve --socket \(path)`) first" : nil
             })
         return channel
-    }
-
-    /// Closes the socket, reporting failure. The peer's next receive sees
-    /// ``DMABufError/Code/disconnected``.
-    public consuming func close() throws(DMABufError) {
-        let target = self.target
-        try owned.close(reportingOn: target)
-    }
-
-    /// Gives up ownership of the socket: to pass it to a child process, say.
-    public consuming func takeDescriptor() -> FileDescriptor {
-        owned.take()
-    }
-
-    /// Calls `body` with the raw socket fd. Don't close it.
-    public borrowing func withUnsafeDescriptor<R, E: Error>(_ body: (FileDescriptor) throws(E) -> R) throws(E) -> R {
-        try owned.withUnsafeDescriptor(body)
     }
 
     // MARK: Sending
@@ -228,7 +218,7 @@ public struct DMABufChannel: ~Copyable, Sendable {
             let count = try message.encode(into: buffer, descriptorCount: descriptors.count)
             let sent: Int
             switch Sys.send(
-                owned.rawValue, UnsafeRawBufferPointer(rebasing: buffer[..<count]), descriptors: descriptors,
+                _owned.rawValue, UnsafeRawBufferPointer(rebasing: buffer[..<count]), descriptors: descriptors,
                 flags: flags)
             {
             case .success(let value): sent = value
@@ -290,13 +280,13 @@ public struct DMABufChannel: ~Copyable, Sendable {
     @inline(never)
     private borrowing func waitAfterWouldBlock() throws(DMABufError) {
         let operation = "receive a message"
-        let flags = try Sys.statusFlags(owned.rawValue).get(operation + ": fcntl(F_GETFL)", on: target)
+        let flags = try Sys.statusFlags(_owned.rawValue).get(operation + ": fcntl(F_GETFL)", on: target)
         guard flags & O_NONBLOCK != 0 else {
             throw DMABufError(
                 .timedOut, errno: .resourceTemporarilyUnavailable, operation: operation, target: target,
                 hint: "No message came within the socket's receive timeout (SO_RCVTIMEO)")
         }
-        try Readiness.block(on: owned.rawValue, until: .never, operation: operation, target: target)
+        try Readiness.block(on: _owned.rawValue, until: .never, operation: operation, target: target)
     }
 
     /// The next message if one is waiting, nil if none is (MSG_DONTWAIT). Throws as ``receive()-6jcg3``.
@@ -311,7 +301,7 @@ public struct DMABufChannel: ~Copyable, Sendable {
     public borrowing func receive() async throws(DMABufError) -> Received {
         while true {
             if let received = try receiveIfAvailable() { return received }
-            try await Readiness.suspend(on: owned.rawValue, operation: "receive a message", target: target)
+            try await Readiness.suspend(on: _owned.rawValue, operation: "receive a message", target: target)
         }
     }
 
@@ -321,23 +311,23 @@ public struct DMABufChannel: ~Copyable, Sendable {
     /// - Throws: ``DMABufError/Code/timedOut`` when `timeout` passes first; poll's errors.
     public borrowing func waitForMessage(timeout: Duration?) throws(DMABufError) {
         try Readiness.block(
-            on: owned.rawValue, until: Deadline(after: timeout), operation: "wait for a message", target: target)
+            on: _owned.rawValue, until: Deadline(after: timeout), operation: "wait for a message", target: target)
     }
 
     /// Whether a message (or the peer's end) is waiting now.
     package borrowing func hasMessage() throws(DMABufError) -> Bool {
-        try Sys.poll(owned.rawValue, events: Int16(POLLIN), until: Deadline(after: .zero)).get("poll", on: target) != 0
+        try Sys.poll(_owned.rawValue, events: Int16(POLLIN), until: Deadline(after: .zero)).get("poll", on: target) != 0
     }
 
     /// Waits as ``waitForMessage(timeout:)``, without blocking a thread.
     package borrowing func suspendForMessage(until deadline: Deadline = .never) async throws(DMABufError) {
         try await Readiness.suspend(
-            on: owned.rawValue, until: deadline, operation: "wait for a message", target: target)
+            on: _owned.rawValue, until: deadline, operation: "wait for a message", target: target)
     }
 
     /// Waits as ``waitForMessage(timeout:)`` until `deadline`.
     package borrowing func waitForMessage(until deadline: Deadline) throws(DMABufError) {
-        try Readiness.block(on: owned.rawValue, until: deadline, operation: "wait for a message", target: target)
+        try Readiness.block(on: _owned.rawValue, until: deadline, operation: "wait for a message", target: target)
     }
 
     @inline(__always)
@@ -364,7 +354,7 @@ public struct DMABufChannel: ~Copyable, Sendable {
         into bytes: UnsafeMutableRawBufferPointer, descriptors room: UnsafeMutableBufferPointer<CInt>, flags: CInt
     ) throws(DMABufError) -> Received? {
         let result = Sys.receive(
-            owned.rawValue, into: bytes, descriptorRoom: maximumDescriptors, descriptors: room, flags: flags)
+            _owned.rawValue, into: bytes, descriptorRoom: maximumDescriptors, descriptors: room, flags: flags)
         let packet: ReceivedPacket
         switch result {
         case .success(let value): packet = value
@@ -434,7 +424,7 @@ public struct DMABufChannel: ~Copyable, Sendable {
 
     private borrowing func peerHungUp() -> Bool {
         let hangUp = Int16(POLLHUP) | CDMABuf_POLLRDHUP()
-        guard case .success(let events) = Sys.poll(owned.rawValue, events: hangUp, timeout: .zero) else { return true }
+        guard case .success(let events) = Sys.poll(_owned.rawValue, events: hangUp, timeout: .zero) else { return true }
         return events & hangUp != 0
     }
 
@@ -466,7 +456,7 @@ public struct DMABufChannel: ~Copyable, Sendable {
                 + "not a dma-buf; every fd of the message was closed")
     }
 
-    private var target: String { "channel socket fd \(owned.rawValue.rawValue)" }
+    private var target: String { "channel socket fd \(_owned.rawValue.rawValue)" }
 }
 
 /// Fds that arrived with a message, in the receive buffer: closed together when the value goes
@@ -596,7 +586,7 @@ extension DMABufChannel {
     /// The socket is non-blocking: of several tasks or threads that wait in `accept` for one
     /// connection, one gets it and the others wait on, never blocked in the system call.
     public struct Listener: ~Copyable, Sendable {
-        private let owned: OwnedDescriptor
+        private let _owned: OwnedDescriptor
         private let binding: SocketPath
         /// Where it listens.
         public var path: FilePath { binding.path }
@@ -615,7 +605,7 @@ extension DMABufChannel {
                 hint: { $0 == .addressInUse ? "The path exists: another server, or a stale socket to remove" : nil })
             let binding = SocketPath(path)
             try Sys.listen(owned.rawValue, backlog: backlog).get(operation, on: path.string)
-            self.owned = owned
+            self._owned = owned
             self.binding = binding
         }
 
@@ -623,7 +613,7 @@ extension DMABufChannel {
         public consuming func close() throws(DMABufError) {
             let path = binding.path
             _ = consume binding
-            try owned.close(reportingOn: path.string)
+            try _owned.close(reportingOn: path.string)
         }
 
         /// Waits for a peer and returns the channel to it.
@@ -632,7 +622,7 @@ extension DMABufChannel {
         ) throws(DMABufError) -> DMABufChannel {
             while true {
                 if let channel = try acceptPending(maximumDescriptors: maximumDescriptors) { return channel }
-                try Readiness.block(on: owned.rawValue, until: .never, operation: "accept", target: path.string)
+                try Readiness.block(on: _owned.rawValue, until: .never, operation: "accept", target: path.string)
             }
         }
 
@@ -644,14 +634,14 @@ extension DMABufChannel {
         ) async throws(DMABufError) -> DMABufChannel {
             while true {
                 if let channel = try acceptPending(maximumDescriptors: maximumDescriptors) { return channel }
-                try await Readiness.suspend(on: owned.rawValue, operation: "accept", target: path.string)
+                try await Readiness.suspend(on: _owned.rawValue, operation: "accept", target: path.string)
             }
         }
 
         /// The channel to a peer that is waiting, nil if none is (EAGAIN: another waiter took it).
         private borrowing func acceptPending(maximumDescriptors: Int) throws(DMABufError) -> DMABufChannel? {
             let socket: FileDescriptor
-            switch Sys.accept(owned.rawValue) {
+            switch Sys.accept(_owned.rawValue) {
             case .success(let accepted): socket = accepted
             case .failure(.resourceTemporarilyUnavailable): return nil
             case .failure(let error): throw DMABufError(errno: error, operation: "accept", target: path.string)
