@@ -115,10 +115,10 @@ struct Bench: ParsableCommand {
         results.append(
             try time("fd-round-trip", size: page, batch: plan.syncBatch, samples: plan.samples) {
                 try channels.first.send(message, buffer: shared)
-                var there = try channels.second.receive()
+                var there = try channels.second.blockingReceive()
                 let received = try there.takeBuffer(at: 0)
                 try channels.second.send(message, buffer: received)
-                var back = try channels.first.receive()
+                var back = try channels.first.blockingReceive()
                 _ = try back.takeBuffer(at: 0)
             })
         try shared.close()

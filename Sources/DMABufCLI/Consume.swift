@@ -62,7 +62,7 @@ struct Consume: ParsableCommand {
             for index in 0..<consumer.count {
                 mappings.append(try consumer.withBuffer(at: index) { buffer in KeptMapping(try buffer.map()) })
             }
-            while var frame = try consumer.next() {
+            while var frame = try consumer.blockingNext() {
                 start = start ?? clock.now
                 if let fence = frame.fence.take(), try !fence.signals(within: .seconds(fenceTimeout)) {
                     throw FrameMismatch(description: "the fence of frame \(frame.sequence) did not signal in time")

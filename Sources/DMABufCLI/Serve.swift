@@ -62,7 +62,7 @@ struct Serve: ParsableCommand {
         var produced = 0
         var filling = Duration.zero
         do {
-            var producer = try BufferPoolProducer(channel: try listener.accept(), count: count) {
+            var producer = try BufferPoolProducer(channel: try listener.blockingAccept(), count: count) {
                 _ throws(DMABufError) in
                 let buffer = try allocator.allocate(size: source.size, name: "dmabuf-serve")
                 mappings.append(KeptMapping(try buffer.map()))
@@ -71,7 +71,7 @@ struct Serve: ParsableCommand {
             printError("dmabuf serve: a consumer has the \(count) buffers")
             start = clock.now
             for frame in 0..<frames {
-                let index = try producer.acquire()
+                let index = try producer.blockingAcquire()
                 let pattern = FillPattern(seed: UInt64(frame) + 1)
                 let fillStart = clock.now
                 try mappings[index].mapping.withCPUAccess(.write) { bytes in pattern.fill(&bytes) }
@@ -80,7 +80,7 @@ struct Serve: ParsableCommand {
                 produced += 1
             }
             // Every buffer back: the consumer has checked every frame.
-            while producer.freeCount < producer.count { _ = try producer.acquire() }
+            while producer.freeCount < producer.count { _ = try producer.blockingAcquire() }
             try producer.finish()
         } catch let error as DMABufError where error.code == .disconnected {
             throw PeerGone(

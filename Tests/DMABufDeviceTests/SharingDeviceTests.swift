@@ -33,7 +33,7 @@ extension DeviceTests {
                     var consumer = try BufferPoolConsumer(channel: channel)
                     #expect(consumer.count == 3)
                     var frames: UInt64 = 0
-                    while let frame = try consumer.next() {
+                    while let frame = try consumer.blockingNext() {
                         #expect(frame.sequence == frames)
                         let sequence = frame.sequence
                         let bad = try consumer.withBuffer(at: frame.index) { buffer in
@@ -54,7 +54,7 @@ extension DeviceTests {
                         try allocator.allocate(size: Self.frameSize, name: "pool")
                     }
                     for frame in 0..<8 {
-                        let index = try producer.acquire()
+                        let index = try producer.blockingAcquire()
                         try producer.withBuffer(at: index) {
                             try fillBuffer($0, with: FillPattern(seed: UInt64(frame) + 1))
                         }
@@ -73,20 +73,20 @@ extension DeviceTests {
                 try exporter.allocate(size: Self.frameSize, name: "pool")
             }
             var consumer = try BufferPoolConsumer(channel: pair.second)
-            for _ in 0..<2 { try producer.submit(index: try producer.acquire(), bytesUsed: 1) }
+            for _ in 0..<2 { try producer.submit(index: try producer.blockingAcquire(), bytesUsed: 1) }
             #expect(try producer.acquireIfAvailable() == nil, "every buffer is with the consumer")
             let clock = ContinuousClock()
             let start = clock.now
             expectError(.timedOut, .libraryMade, "acquire with every buffer out") {
-                try producer.acquire(timeout: .milliseconds(100))
+                try producer.blockingAcquire(timeout: .milliseconds(100))
             }
             #expect(clock.now - start >= .milliseconds(100))
-            guard let frame = try consumer.next() else { throw TestFailure("no frame") }
+            guard let frame = try consumer.blockingNext() else { throw TestFailure("no frame") }
             let index = frame.index
             try consumer.release(frame)
-            #expect(try producer.acquire(timeout: .seconds(5)) == index)
+            #expect(try producer.blockingAcquire(timeout: .seconds(5)) == index)
             try consumer.finish()
-            #expect(throws: DMABufError.self) { try producer.acquire() }
+            #expect(throws: DMABufError.self) { try producer.blockingAcquire() }
             #expect(producer.freeCount == 2, "a consumer that leaves gives every buffer back")
         }
 
@@ -100,7 +100,7 @@ extension DeviceTests {
             let pair = try DMABufChannel.pair()
             let buffers = [first.withUnsafeDescriptor { $0 }, second.withUnsafeDescriptor { $0 }]
             try pair.first.send(DMABufChannelMessage(.ready, sequence: 9), buffers: buffers, fence: fence)
-            var received = try pair.second.receive()
+            var received = try pair.second.blockingReceive()
             #expect(received.message.sequence == 9 && received.bufferCount == 2)
             let b = try received.takeBuffer(at: 1)
             #expect(b.identity == second.identity && b.size == 8192)
@@ -123,7 +123,7 @@ extension DeviceTests {
             try mock.run { () throws(DMABufError) in
                 for _ in 0..<2 {
                     try pair.first.send(DMABufChannelMessage(.data), buffer: buffer)
-                    var received = try pair.second.receive()
+                    var received = try pair.second.blockingReceive()
                     let taken = try received.takeBuffer(at: 0)
                     #expect(taken.identity == buffer.identity && taken.size == 8192 && taken.isWritable)
                 }
@@ -220,7 +220,7 @@ extension DeviceTests {
                 var producer = try BufferPoolProducer(channel: channel, count: 1) { _ throws(DMABufError) in
                     try device.allocate(size: size, name: "fenced")
                 }
-                let index = try producer.acquire()
+                let index = try producer.blockingAcquire()
                 let fence = try producer.withBuffer(at: index) { buffer in
                     let handle = try device.importBuffer(buffer)
                     defer { try? device.closeHandle(handle) }
@@ -230,7 +230,7 @@ extension DeviceTests {
                 try producer.submit(index: index, bytesUsed: size, fence: sync)
                 if timesOut {
                     // Until the consumer gives up on the fence and exits.
-                    #expect(throws: DMABufError.self) { _ = try producer.acquire(timeout: .seconds(30)) }
+                    #expect(throws: DMABufError.self) { _ = try producer.blockingAcquire(timeout: .seconds(30)) }
                 } else {
                     usleep(300_000)
                 }
@@ -243,7 +243,7 @@ extension DeviceTests {
                 }
                 try device.signalFence(fence)
                 if !timesOut {
-                    _ = try producer.acquire()
+                    _ = try producer.blockingAcquire()
                     try producer.finish()
                 }
             }
@@ -291,17 +291,17 @@ extension DeviceTests {
                 var producer = try BufferPoolProducer(channel: channel, count: 1) { _ throws(DMABufError) in
                     try exporter.allocate(size: size, name: "fenced")
                 }
-                let index = try producer.acquire()
+                let index = try producer.blockingAcquire()
                 try producer.submit(index: index, bytesUsed: size, fence: try timeline.makeFence(at: 1))
                 if timesOut {
-                    #expect(throws: DMABufError.self) { _ = try producer.acquire(timeout: .seconds(30)) }
+                    #expect(throws: DMABufError.self) { _ = try producer.blockingAcquire(timeout: .seconds(30)) }
                 } else {
                     usleep(300_000)
                 }
                 try producer.withBuffer(at: index) { try fillBuffer($0, with: FillPattern(seed: 1)) }
                 try timeline.advance(by: 1)
                 if !timesOut {
-                    _ = try producer.acquire()
+                    _ = try producer.blockingAcquire()
                     try producer.finish()
                 }
             }

@@ -74,7 +74,7 @@ func produce(_ arguments: ArraySlice<String>) throws(DMABufError) -> Never {
     dieIf("registered", dieAt)
     do {
         for frame in 0..<frames {
-            let index = try producer.acquire()
+            let index = try producer.blockingAcquire()
             try producer.withBuffer(at: index) { buffer throws(DMABufError) in
                 var mapping = try buffer.map()
                 let pattern = FillPattern(seed: UInt64(frame) + 1)
@@ -121,7 +121,7 @@ func consume(_ arguments: ArraySlice<String>) throws(DMABufError) -> Never {
     var consumer = try BufferPoolConsumer(channel: channel)
     dieIf("registered", dieAt)
     do {
-        while var frame = try consumer.next() {
+        while var frame = try consumer.blockingNext() {
             dieIf("holding", dieAt)
             if let fence = frame.fence.take() {
                 do {

@@ -96,7 +96,7 @@ func mutate(_ bytes: inout [UInt8], _ r: inout SplitMix64) {
                 let pair = try memfdChannelPair(maximumDescriptors: r.below(4) + 1)
                 try sendRaw(pair.first, bytes, descriptors: descriptors)
                 do {
-                    var received = try pair.second.receive()
+                    var received = try pair.second.blockingReceive()
                     #expect(received.bufferCount <= pair.second.maximumDescriptors)
                     if received.bufferCount > 0 && r.chance(50) { _ = try received.takeBuffer(at: 0) }
                     if r.chance(50) { _ = received.takeFence() }

@@ -32,7 +32,7 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
             let message = DMABufChannelMessage(
                 .data, sequence: 42, length: 4096, index: 7, name: "frame ✓", metadata: [1, 2, 3])
             try sender.send(message, buffers: [first.withUnsafeDescriptor { $0 }, second.withUnsafeDescriptor { $0 }])
-            var received = try receiver.receive()
+            var received = try receiver.blockingReceive()
             #expect(received.message == message)
             #expect(received.bufferCount == 2)
             let a = try received.takeBuffer(at: 0)
@@ -63,7 +63,7 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
         let buffers = try (0..<6).map { _ in try makeMemfd(size: 4096) }
         defer { for fd in buffers { try? fd.close() } }
         try pair.first.send(DMABufChannelMessage(.data), buffers: buffers)
-        let error = expectError(.limitExceeded, .libraryMade, "MSG_CTRUNC") { try pair.second.receive() }
+        let error = expectError(.limitExceeded, .libraryMade, "MSG_CTRUNC") { try pair.second.blockingReceive() }
         #expect(error?.hint?.contains("MSG_CTRUNC") == true)
     }
 
@@ -73,7 +73,7 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
         let buffers = try (0..<2).map { _ in try makeMemfd(size: 4096) }
         defer { for fd in buffers { try? fd.close() } }
         try pair.first.send(DMABufChannelMessage(.data), buffers: buffers)
-        expectError(.limitExceeded, .libraryMade, "2 fds for 1") { try pair.second.receive() }
+        expectError(.limitExceeded, .libraryMade, "2 fds for 1") { try pair.second.blockingReceive() }
     }
 
     @Test(arguments: [ForeignDescriptor.memfd, .pipeReadEnd, .devNull, .unixSocket])
@@ -85,7 +85,7 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
             try? other?.close()
         }
         try pair.first.send(DMABufChannelMessage(.data), buffers: [fd])
-        expectError(.notADMABuf, .libraryMade, "\(kind)") { try pair.second.receive() }
+        expectError(.notADMABuf, .libraryMade, "\(kind)") { try pair.second.blockingReceive() }
         #expect(isOpen(fd), "the sender's fd stays open")
     }
 
@@ -94,7 +94,7 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
         let fd = try makeMemfd(size: 4096)
         defer { try? fd.close() }
         try pair.first.send(DMABufChannelMessage(.ready), descriptors: [fd], fence: fd)
-        expectError(.notADMABuf, .anyKernel, "memfd as fence") { try pair.second.receive() }
+        expectError(.notADMABuf, .anyKernel, "memfd as fence") { try pair.second.blockingReceive() }
     }
 
     static let malformed: [(String, [UInt8])] = {
@@ -121,7 +121,7 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
         let fd = try makeMemfd(size: 4096)
         defer { try? fd.close() }
         try sendRaw(pair.first, bytes, descriptors: [fd])
-        expectError(.malformedInput, .libraryMade, what) { try pair.second.receive() }
+        expectError(.malformedInput, .libraryMade, what) { try pair.second.blockingReceive() }
     }
 
     @Test func aPeerThatClosedIsDisconnectedNotAHang() throws {
@@ -129,7 +129,7 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
         let sender = pair.first
         let receiver = pair.second
         try sender.close()
-        expectError(.disconnected, .libraryMade, "receive after EOF") { try receiver.receive() }
+        expectError(.disconnected, .libraryMade, "receive after EOF") { try receiver.blockingReceive() }
         expectError(.disconnected, .kernel(.brokenPipe), "send to a closed peer") {
             try receiver.send(DMABufChannelMessage(.goodbye))
         }
@@ -180,9 +180,9 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
         try expectNoLeaks {
             let listener = try DMABufChannel.Listener(path: path)
             let client = try DMABufChannel.connect(to: path)
-            let server = try listener.accept()
+            let server = try listener.blockingAccept()
             try client.send(DMABufChannelMessage(.data, name: "hello"))
-            #expect(try server.receive().message.name == "hello")
+            #expect(try server.blockingReceive().message.name == "hello")
             expectError(.other, .kernel(.addressInUse)) { try DMABufChannel.Listener(path: path) }
         }
         #expect(!TestEnvironment.exists(path.string), "closing the listener removes its path")
@@ -203,18 +203,18 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
             var consumer = try BufferPoolConsumer(channel: pair.second)
             #expect(consumer.count == 2)
             for frame in 0..<2 {
-                let index = try producer.acquire()
+                let index = try producer.blockingAcquire()
                 #expect(try producer.submit(index: index, bytesUsed: 100 + frame) == UInt64(frame))
             }
             // Every buffer is with the consumer: would block.
             #expect(try producer.acquireIfAvailable() == nil)
             expectError(.timedOut, .libraryMade, "acquire with every buffer out") {
-                try producer.acquire(timeout: .milliseconds(30))
+                try producer.blockingAcquire(timeout: .milliseconds(30))
             }
             expectError(.invalidArgument, .libraryMade, "submit a held buffer") {
                 try producer.submit(index: 0, bytesUsed: 1)
             }
-            guard let first = try consumer.next() else { throw Failure("no first frame") }
+            guard let first = try consumer.blockingNext() else { throw Failure("no first frame") }
             let noFence = first.fence == nil
             #expect(first.sequence == 0 && first.bytesUsed == 100 && noFence)
             let released = first.index
@@ -222,9 +222,9 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
             #expect(try producer.acquireIfAvailable() == released)
             #expect(producer.freeCount == 1)
             try producer.finish()
-            guard let second = try consumer.next() else { throw Failure("no second frame") }
+            guard let second = try consumer.blockingNext() else { throw Failure("no second frame") }
             #expect(second.sequence == 1)
-            let ended = try consumer.next() == nil
+            let ended = try consumer.blockingNext() == nil
             #expect(ended, "goodbye ends the frames")
             try consumer.finish()
         }
@@ -250,14 +250,14 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
                 }
                 do {
                     for frame in 0..<Self.frames {
-                        let index = try producer.acquire()
+                        let index = try producer.blockingAcquire()
                         try producer.withBuffer(at: index) {
                             try fillBuffer($0, with: FillPattern(seed: UInt64(frame) + 1))
                         }
                         try producer.submit(index: index, bytesUsed: 4096)
                     }
                     // The consumer holds frames or is dead: wait for what comes.
-                    while true { _ = try producer.acquire() }
+                    while true { _ = try producer.blockingAcquire() }
                 } catch let error as DMABufError where error.code == .disconnected {
                     disconnected = error
                     let allBack = producer.freeCount == producer.count
@@ -285,10 +285,10 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
             do {
                 var consumer = try BufferPoolConsumer(channel: channel)
                 #expect(step == "registered" || step == "submitted")
-                let held = try consumer.next()
+                let held = try consumer.blockingNext()
                 let gotFrame = held != nil
                 #expect(step == "submitted" && gotFrame)
-                _ = try consumer.next()
+                _ = try consumer.blockingNext()
                 Issue.record("a frame after the producer died at \(step)")
                 _ = held
             } catch let error as DMABufError where error.code == .disconnected {
@@ -306,9 +306,9 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
         let channel = pair.first
         try? pair.second.close()  // the child has its own
         var consumer = try BufferPoolConsumer(channel: channel)
-        guard let frame = try consumer.next() else { throw Failure("no frame") }
+        guard let frame = try consumer.blockingNext() else { throw Failure("no frame") }
         #expect(child.wait() == 128 + SIGKILL)
-        expectError(.disconnected, .libraryMade) { try consumer.next() }
+        expectError(.disconnected, .libraryMade) { try consumer.blockingNext() }
         try consumer.withBuffer(at: frame.index) { buffer in
             let mapping = try buffer.map()
             #expect(FillPattern(seed: 1).firstMismatch(in: mapping.unsynchronizedBytes) == nil)

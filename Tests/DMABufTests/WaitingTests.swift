@@ -63,7 +63,7 @@ func sendRaw(_ message: DMABufChannelMessage, on fd: FileDescriptor) {
         }
         defer { sender.join() }
         let mock = SyscallMock()
-        let message = try mock.run { () throws(DMABufError) in try channel.receive().message }
+        let message = try mock.run { () throws(DMABufError) in try channel.blockingReceive().message }
         #expect(message.sequence == 9)
         let receives = mock.calls("recvmsg").count
         #expect(receives <= 2, "recvmsg was called \(receives) times while waiting 200 ms")
@@ -83,7 +83,9 @@ func sendRaw(_ message: DMABufChannelMessage, on fd: FileDescriptor) {
         }
         defer { watchdog.join() }
         let started = ContinuousClock.now
-        expectError(.timedOut, .kernel(.resourceTemporarilyUnavailable), "SO_RCVTIMEO") { try channel.receive() }
+        expectError(.timedOut, .kernel(.resourceTemporarilyUnavailable), "SO_RCVTIMEO") {
+            try channel.blockingReceive()
+        }
         #expect(ContinuousClock.now - started < .seconds(2))
     }
 

@@ -17,13 +17,13 @@ final class PoolSlot: Sendable {
 /// var producer = try BufferPoolProducer(channel: channel, count: 3) { _ throws(DMABufError) in
 ///     try allocator.allocate(size: frameSize, name: "frame")
 /// }
-/// let index = try producer.acquire()           // waits while the consumer holds every buffer
+/// let index = try producer.blockingAcquire()   // waits while the consumer holds every buffer
 /// try producer.withBuffer(at: index) { buffer in /* fill it */ }
 /// try producer.submit(index: index, bytesUsed: frameSize)
 /// ```
 ///
 /// If the consumer goes away (closes, says goodbye, or dies), every buffer comes back to the
-/// producer: ``acquire()-1jek8`` throws ``DMABufError/Code/disconnected`` and ``freeCount`` is the
+/// producer: ``blockingAcquire()`` throws ``DMABufError/Code/disconnected`` and ``freeCount`` is the
 /// whole pool.
 public struct BufferPoolProducer: ~Copyable, Sendable {
     private let channel: DMABufChannel
@@ -80,7 +80,7 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
     /// - Throws: ``DMABufError/Code/disconnected`` once the consumer has gone (all buffers are
     ///   then free: ``freeCount`` is ``count``); ``DMABufError/Code/malformedInput`` if it breaks
     ///   the protocol.
-    public mutating func acquire() throws(DMABufError) -> Int {
+    public mutating func blockingAcquire() throws(DMABufError) -> Int {
         while true {
             if let index = try acquireIfAvailable() { return index }
             _ = try receiveOne(blocking: true)
@@ -98,8 +98,8 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
     /// A free buffer's index, waiting up to `timeout` for a release.
     ///
     /// - Throws: ``DMABufError/Code/timedOut`` when the consumer has released none by then; as
-    ///   ``acquire()-1jek8``.
-    public mutating func acquire(timeout: Duration) throws(DMABufError) -> Int {
+    ///   ``blockingAcquire()``.
+    public mutating func blockingAcquire(timeout: Duration) throws(DMABufError) -> Int {
         let deadline = Deadline(after: timeout)
         while true {
             if let index = try acquireIfAvailable() { return index }
@@ -110,7 +110,7 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
     /// A free buffer's index, suspending without blocking a thread while the consumer holds them
     /// all.
     ///
-    /// - Throws: as ``acquire()-1jek8``; ``DMABufError/Code/cancelled`` when the task is cancelled.
+    /// - Throws: as ``blockingAcquire()``; ``DMABufError/Code/cancelled`` when the task is cancelled.
     public mutating func acquire() async throws(DMABufError) -> Int {
         while true {
             if let index = try acquireIfAvailable() { return index }
@@ -198,7 +198,7 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
         let message: DMABufChannelMessage
         do {
             if blocking {
-                message = try channel.receive().message
+                message = try channel.blockingReceive().message
             } else {
                 guard let received = try channel.receiveIfAvailable() else { return false }
                 message = received.message
@@ -243,11 +243,11 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
 }
 
 /// The consuming side of a buffer pool: it takes the producer's buffers once, then receives
-/// frames (``next()-457c2``) and gives each back with ``release(_:)``.
+/// frames (``blockingNext()``) and gives each back with ``release(_:)``.
 ///
 /// ```swift
 /// var consumer = try BufferPoolConsumer(channel: channel)
-/// while var frame = try consumer.next() {
+/// while var frame = try consumer.blockingNext() {
 ///     if let fence = frame.fence.take() { try fence.wait(timeout: .seconds(1)) }
 ///     try consumer.withBuffer(at: frame.index) { buffer in /* read it */ }
 ///     try consumer.release(frame)
@@ -285,7 +285,7 @@ public struct BufferPoolConsumer: ~Copyable, Sendable {
         var slots: [PoolSlot] = []
         var expected = 1
         while slots.count < expected {
-            var received = try channel.receive()
+            var received = try channel.blockingReceive()
             let message = received.message
             let count = Int(clamping: message.sequence)
             guard message.kind == .register, message.index == slots.count, received.bufferCount == 1,
@@ -326,13 +326,13 @@ public struct BufferPoolConsumer: ~Copyable, Sendable {
     /// - Throws: ``DMABufError/Code/disconnected`` if the producer died or closed without a
     ///   goodbye; ``DMABufError/Code/malformedInput`` if it breaks the protocol (a buffer the
     ///   consumer holds, an index or byte count out of range).
-    public mutating func next() throws(DMABufError) -> Frame? {
+    public mutating func blockingNext() throws(DMABufError) -> Frame? {
         try receiveFrame()
     }
 
     /// The next frame, suspending without blocking a thread until it comes; nil after goodbye.
     ///
-    /// - Throws: as ``next()-457c2``; ``DMABufError/Code/cancelled`` when the task is cancelled.
+    /// - Throws: as ``blockingNext()``; ``DMABufError/Code/cancelled`` when the task is cancelled.
     public mutating func next() async throws(DMABufError) -> Frame? {
         guard isProducerConnected else { return nil }
         // Wait until a message (or the end) is there, so that the receive does not block.
@@ -344,7 +344,7 @@ public struct BufferPoolConsumer: ~Copyable, Sendable {
         guard isProducerConnected else { return nil }
         let received: DMABufChannel.Received
         do {
-            received = try channel.receive()
+            received = try channel.blockingReceive()
         } catch  where error.code == .disconnected {
             isProducerConnected = false
             throw error

@@ -10,7 +10,7 @@ import SystemPackage
 ///
 /// ```swift
 /// try channel.send(DMABufChannelMessage(.data, name: "frame"), buffers: [fd])
-/// var received = try peer.receive()
+/// var received = try peer.blockingReceive()  // or, from async code, try await peer.receive()
 /// let buffer = try received.takeBuffer(at: 0)
 /// ```
 ///
@@ -60,10 +60,10 @@ public struct DMABufChannel: ~Copyable, Sendable, DescriptorOwner {
     /// Takes over `socket`, a connected `AF_UNIX` `SOCK_SEQPACKET` socket: an end of a socketpair a
     /// parent passed down, for example. Sets FD_CLOEXEC on it.
     ///
-    /// The socket may be non-blocking (O_NONBLOCK): ``receive()-6jcg3`` then waits in poll as it
+    /// The socket may be non-blocking (O_NONBLOCK): ``blockingReceive()`` then waits in poll as it
     /// otherwise waits in recvmsg, and a send that finds the socket full throws
     /// ``DMABufError/Code/busy`` instead of waiting. With a receive timeout (SO_RCVTIMEO),
-    /// ``receive()-6jcg3`` throws ``DMABufError/Code/timedOut`` when it runs out.
+    /// ``blockingReceive()`` throws ``DMABufError/Code/timedOut`` when it runs out.
     ///
     /// - Throws: ``DMABufError/Code/invalidArgument`` if it is not a `SOCK_SEQPACKET` socket or
     ///   `maximumDescriptors` is not 1 to 253; getsockopt's errors. The fd then stays the
@@ -267,7 +267,7 @@ public struct DMABufChannel: ~Copyable, Sendable, DescriptorOwner {
     ///   ``DMABufError/Code/notADMABuf`` for an fd that is not a dma-buf (or a fence fd that is
     ///   not a sync_file); ``DMABufError/Code/timedOut`` when SO_RCVTIMEO ran out. Every fd that
     ///   came with a refused message is closed.
-    public borrowing func receive() throws(DMABufError) -> Received {
+    public borrowing func blockingReceive() throws(DMABufError) -> Received {
         while true {
             if let received = try receive(flags: 0) { return received }
             try waitAfterWouldBlock()
@@ -289,15 +289,15 @@ public struct DMABufChannel: ~Copyable, Sendable, DescriptorOwner {
         try Readiness.block(on: _owned.rawValue, until: .never, operation: operation, target: target)
     }
 
-    /// The next message if one is waiting, nil if none is (MSG_DONTWAIT). Throws as ``receive()-6jcg3``.
+    /// The next message if one is waiting, nil if none is (MSG_DONTWAIT). Throws as ``blockingReceive()``.
     public borrowing func receiveIfAvailable() throws(DMABufError) -> Received? {
         try receive(flags: CDMABuf_MSG_DONTWAIT())
     }
 
     /// Suspends until the next message arrives, without blocking a thread (a Dispatch read source
-    /// watches the socket), then returns it as ``receive()-6jcg3`` does.
+    /// watches the socket), then returns it as ``blockingReceive()`` does.
     ///
-    /// - Throws: as ``receive()-6jcg3``; ``DMABufError/Code/cancelled`` when the task is cancelled.
+    /// - Throws: as ``blockingReceive()``; ``DMABufError/Code/cancelled`` when the task is cancelled.
     public borrowing func receive() async throws(DMABufError) -> Received {
         while true {
             if let received = try receiveIfAvailable() { return received }
@@ -617,7 +617,7 @@ extension DMABufChannel {
         }
 
         /// Waits for a peer and returns the channel to it.
-        public borrowing func accept(
+        public borrowing func blockingAccept(
             maximumDescriptors: Int = DMABufChannel.defaultMaximumDescriptors
         ) throws(DMABufError) -> DMABufChannel {
             while true {
