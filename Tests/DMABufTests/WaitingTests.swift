@@ -207,3 +207,74 @@ final class SharedListener: Sendable {
         #expect(isOpen(fd), "a refused fd stays the caller's")
     }
 }
+
+/// Every `init(adopting:)` by the one rule: refused, the fd stays open and as it was; taken,
+/// it is close-on-exec.
+@Suite struct AdoptionRuleTests {
+    /// An fd of `kind` without FD_CLOEXEC, and the other end to close, if any.
+    func openWithoutCloseOnExec(_ kind: ForeignDescriptor) throws -> (FileDescriptor, FileDescriptor?) {
+        let (fd, other) = try kind.open()
+        _ = fcntl(fd.rawValue, F_SETFD, 0)
+        return (fd, other)
+    }
+
+    /// Each owner's adoption of an fd that is not its kind of file.
+    static let refusals: [(String, ForeignDescriptor, @Sendable (FileDescriptor) throws -> Void)] = [
+        ("DMABuffer", .devNull, { _ = try DMABuffer(adopting: $0) }),
+        ("SyncFile", .memfd, { _ = try SyncFile(adopting: $0) }),
+        ("DMABufChannel", .pipeReadEnd, { _ = try DMABufChannel(adopting: $0) }),
+        ("V4L2Device", .devNull, { _ = try V4L2Device(adopting: $0) }),
+    ]
+
+    @Test(arguments: 0..<4)
+    func aRefusedFdStaysOpenAndAsItWas(case index: Int) throws {
+        let (owner, kind, adopt) = Self.refusals[index]
+        let (fd, other) = try openWithoutCloseOnExec(kind)
+        defer {
+            try? fd.close()
+            try? other?.close()
+        }
+        #expect(throws: DMABufError.self, "\(owner)") { try adopt(fd) }
+        #expect(isOpen(fd), "\(owner): a refused fd stays the caller's")
+        #expect(fcntl(fd.rawValue, F_GETFD) & FD_CLOEXEC == 0, "\(owner): and as it was")
+    }
+
+    @Test func anAdoptedFdIsCloseOnExec() throws {
+        let memfd = try makeMemfd(size: 4096)
+        _ = fcntl(memfd.rawValue, F_SETFD, 0)
+        let owner = try Memfd(adopting: memfd)
+        #expect(owner.size == 4096 && fcntl(memfd.rawValue, F_GETFD) & FD_CLOEXEC != 0)
+        try owner.close()
+        let (mine, peer) = try seqpacketPair()
+        defer { try? peer.close() }
+        _ = fcntl(mine.rawValue, F_SETFD, 0)
+        let channel = try DMABufChannel(adopting: mine)
+        #expect(fcntl(mine.rawValue, F_GETFD) & FD_CLOEXEC != 0)
+        #expect(channel.takeDescriptor() == mine && isOpen(mine))
+        try mine.close()
+    }
+
+    @Test func everyOwnerClosesTheSameWay() throws {
+        // An fd closed behind the owner's back: close reports EBADF and names the owner.
+        let memfd = try Memfd(name: "closed", size: 4096)
+        _ = Glibc.close(memfd.withUnsafeDescriptor { $0.rawValue })
+        do {
+            try memfd.close()
+            Issue.record("a close of a closed fd succeeded")
+        } catch {
+            #expect(error.code == .badDescriptor && error.errno == .badFileDescriptor, "\(error)")
+            #expect(error.target?.hasPrefix("Memfd fd ") == true, "\(error)")
+        }
+    }
+
+    @Test func closingAListenerRemovesItsPath() throws {
+        let path = FilePath("/tmp/dmabuf-close-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock")
+        try expectNoLeaks {
+            let listener = try DMABufChannel.Listener(path: path)
+            #expect(TestEnvironment.exists(path.string))
+            try listener.close()
+        }
+        #expect(!TestEnvironment.exists(path.string))
+        _ = try DMABufChannel.Listener(path: path)  // free again
+    }
+}

@@ -310,13 +310,7 @@ public struct DMABufChannel: ~Copyable, Sendable, DescriptorOwner {
     ///
     /// - Throws: ``DMABufError/Code/timedOut`` when `timeout` passes first; poll's errors.
     public borrowing func waitForMessage(timeout: Duration?) throws(DMABufError) {
-        try Readiness.block(
-            on: _owned.rawValue, until: Deadline(after: timeout), operation: "wait for a message", target: target)
-    }
-
-    /// Whether a message (or the peer's end) is waiting now.
-    package borrowing func hasMessage() throws(DMABufError) -> Bool {
-        try Sys.poll(_owned.rawValue, events: Int16(POLLIN), until: Deadline(after: .zero)).get("poll", on: target) != 0
+        try waitForMessage(until: Deadline(after: timeout))
     }
 
     /// Waits as ``waitForMessage(timeout:)``, without blocking a thread.
