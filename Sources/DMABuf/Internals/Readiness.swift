@@ -96,7 +96,12 @@ package enum Readiness {
             source.setEventHandler { self.finish(.ready) }
             source.setCancelHandler {
                 timer?.cancel()
-                continuation.resume(returning: self.state.withLock { $0.outcome } ?? .cancelled)
+                // Dropping the source ends the cycle source -> handler -> waiter -> source.
+                let outcome = self.state.withLock { state in
+                    state.source = nil
+                    return state.outcome
+                }
+                continuation.resume(returning: outcome ?? .cancelled)
             }
             let finished = state.withLock { state in
                 state.source = source
