@@ -72,7 +72,9 @@ extension DMABuffer {
     /// Waits until the buffer's implicit fences for `access` have signalled: `poll` on the
     /// dma-buf fd, POLLIN for `.read`, POLLOUT for `.write`.
     ///
-    /// - Parameter timeout: how long to wait at the most; nil waits without limit.
+    /// - Parameters:
+    ///   - access: which fences: `.read` waits for the writers, `.write` for every fence.
+    ///   - timeout: how long to wait at the most; nil waits without limit.
     /// - Throws: ``DMABufError/Code/timedOut`` when `timeout` passes first; poll's errors.
     public borrowing func waitForFences(_ access: FenceAccess, timeout: Duration?) throws(DMABufError) {
         try withUnsafeDescriptor { (fd) throws(DMABufError) in

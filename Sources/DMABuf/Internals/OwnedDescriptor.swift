@@ -5,9 +5,9 @@ import SystemPackage
 /// Public only as the type of ``DescriptorOwner``'s plumbing; its members are the package's.
 ///
 /// How an fd comes to be owned is one of two rules:
-/// - ``init(adopting:operation:check:)``, behind every public `init(adopting:)`: an fd from
+/// - `init(adopting:operation:check:)`, behind every public `init(adopting:)`: an fd from
 ///   the caller;
-/// - ``returned(_:by:on:)``: an fd a system call just returned.
+/// - `returned(_:by:on:)`: an fd a system call just returned.
 public struct OwnedDescriptor: ~Copyable, Sendable {
     @usableFromInline package let rawValue: FileDescriptor
 

@@ -475,9 +475,9 @@ private struct ArrivedDescriptors: ~Copyable {
 }
 
 extension DMABufChannel {
-    /// A message that arrived, with the fds that came with it, all verified: dma-bufs, and a
-    /// sync_file last if the message ``DMABufChannelMessage/hasFence``. Fds not taken are closed
-    /// when the value goes away.
+    /// A message that arrived, with the fds that came with it, all verified: dma-bufs, and the
+    /// sync_file the sender gave as the message's fence, if any. Fds not taken are closed when
+    /// the value goes away.
     ///
     /// Sendable because it is the only owner of its fds and of the memory that holds them.
     public struct Received: ~Copyable, @unchecked Sendable {
