@@ -49,7 +49,9 @@ public struct DMABufError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let badResponse = Code(11)
         /// The peer of a channel is gone: it closed its end or died (EOF, ECONNRESET, EPIPE).
         public static let disconnected = Code(12)
-        /// A wait ended at its timeout (ETIMEDOUT), before what it waited for happened.
+        /// A wait ended at its timeout, before what it waited for happened. Every call that takes
+        /// a timeout reports it so, never with a `false` or a `nil`; a socket's own receive
+        /// timeout (SO_RCVTIMEO, EAGAIN) and ETIMEDOUT are this code too.
         public static let timedOut = Code(13)
         /// The task that waited was cancelled: an async wait ends so, at once, instead of
         /// waiting on.

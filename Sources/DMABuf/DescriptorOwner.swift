@@ -10,6 +10,8 @@ import SystemPackage
 /// fd is left open and the caller's; each says what O_NONBLOCK does to it.
 ///
 /// The two requirements are the plumbing that lets the methods below reach the fd: call those.
+/// The methods are inlinable, so that a call from another module costs what the type's own
+/// method would (`dmabuf bench` closes a buffer in its alloc-map-touch-unmap-close loop).
 public protocol DescriptorOwner: ~Copyable {
     /// The fd's ownership. Use ``withUnsafeDescriptor(_:)``.
     var _owned: OwnedDescriptor { get }
@@ -20,6 +22,7 @@ public protocol DescriptorOwner: ~Copyable {
 extension DescriptorOwner where Self: ~Copyable {
     /// Closes the fd, reporting failure; the fd is gone either way (Linux closes it even when
     /// `close` reports EINTR or EIO, so nothing is retried).
+    @inlinable
     public consuming func close() throws(DMABufError) {
         let owned = _releaseOwned()
         let descriptor = owned.rawValue.rawValue
@@ -27,6 +30,7 @@ extension DescriptorOwner where Self: ~Copyable {
     }
 
     /// Gives up ownership: the caller closes the returned fd.
+    @inlinable
     public consuming func takeDescriptor() -> FileDescriptor {
         _releaseOwned().take()
     }

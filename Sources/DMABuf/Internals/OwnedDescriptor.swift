@@ -57,10 +57,12 @@ public struct OwnedDescriptor: ~Copyable, Sendable {
 
     /// Closes the fd; a failure is reported as a close of `target` (made only then). The fd is
     /// gone either way.
+    @usableFromInline
     package consuming func close(reportingOn target: @autoclosure () -> String) throws(DMABufError) {
         try close().get("close", on: target())
     }
 
+    @usableFromInline
     package consuming func take() -> FileDescriptor {
         let rawValue = self.rawValue
         discard self
