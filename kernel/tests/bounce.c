@@ -106,16 +106,6 @@ static void test_foreign_segments(void)
 #define TRACING		"/sys/kernel/tracing/"
 #define PROBE_GROUP	"dmabuf_bounce"
 
-static void write_text(const char *path, const char *text, int flags)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC | flags);
-	ssize_t n = strlen(text);
-
-	CHECKF(fd >= 0, "open %s", path);
-	CHECKF(write(fd, text, n) == n, "write '%s' to %s", text, path);
-	close(fd);
-}
-
 /* The exported function behind dma_sync_sgtable_for_cpu() on this kernel. */
 static const char *sync_sg_for_cpu_symbol(void)
 {

@@ -144,6 +144,17 @@ static inline void sleep_ms(unsigned int ms)
 
 /* ---- the machine ---- */
 
+/* Write @text to the file at @path (sysfs, cgroupfs, tracefs), opened with O_WRONLY | @flags. */
+static inline void write_text(const char *path, const char *text, int flags)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | flags);
+	ssize_t n = strlen(text);
+
+	CHECKF(fd >= 0, "open %s", path);
+	CHECKF(write(fd, text, n) == n, "write '%s' to %s", text, path);
+	close(fd);
+}
+
 static inline unsigned long long mem_total_bytes(void)
 {
 	char line[128];

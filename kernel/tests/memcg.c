@@ -22,16 +22,6 @@
 #define BUFFER		(16 * MiB)
 #define SLACK		(2 * MiB)	/* page array, page tables, the test's own memory */
 
-static void write_text(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n = strlen(text);
-
-	CHECKF(fd >= 0, "open %s", path);
-	CHECKF(write(fd, text, n) == n, "write '%s' to %s", text, path);
-	close(fd);
-}
-
 static long long memory_current(const char *group)
 {
 	char path[256];
@@ -51,7 +41,7 @@ static void join(const char *group)
 	char path[256];
 
 	snprintf(path, sizeof(path), "%s/cgroup.procs", group);
-	write_text(path, "0\n");
+	write_text(path, "0\n", 0);
 }
 
 /* ---- lock-step with child processes: one byte per step ---- */
@@ -239,10 +229,10 @@ static void setup(void)
 	CHECK(fgets(controllers, sizeof(controllers), f) != NULL);
 	fclose(f);
 	CHECKF(strstr(controllers, "memory") != NULL, "no memory controller: %s", controllers);
-	write_text(CGROUP_ROOT "cgroup.subtree_control", "+memory\n");
+	write_text(CGROUP_ROOT "cgroup.subtree_control", "+memory\n", 0);
 	CHECK(mkdir(GROUP_A, 0755) == 0 || errno == EEXIST);
 	CHECK(mkdir(GROUP_B, 0755) == 0 || errno == EEXIST);
-	write_text(GROUP_A "/memory.max", "67108864\n");
+	write_text(GROUP_A "/memory.max", "67108864\n", 0);
 }
 
 static void teardown(void)
