@@ -12,9 +12,8 @@
  */
 
 #include <linux/crc32.h>
+#include <linux/cred.h>
 #include <linux/dma-buf.h>
-#include <linux/dma-direct.h>
-#include <linux/dma-map-ops.h>
 #include <linux/dma-mapping.h>
 #include <linux/dma-resv.h>
 #include <linux/err.h>
@@ -23,7 +22,6 @@
 #include <linux/fs.h>
 #include <linux/highmem.h>
 #include <linux/io.h>
-#include <linux/iommu.h>
 #include <linux/iosys-map.h>
 #include <linux/kref.h>
 #include <linux/list.h>
@@ -33,6 +31,7 @@
 #include <linux/mutex.h>
 #include <linux/platform_device.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -49,6 +48,11 @@ static unsigned long max_file_bytes = 1UL << 30;
 module_param(max_file_bytes, ulong, 0644);
 MODULE_PARM_DESC(max_file_bytes, "Bytes of live buffers one open file may allocate (default 1 GiB)");
 
+static unsigned long max_user_bytes = 1UL << 30;
+module_param(max_user_bytes, ulong, 0644);
+MODULE_PARM_DESC(max_user_bytes,
+		 "Bytes of live buffers the open files of one user may allocate together (default 1 GiB)");
+
 static unsigned long max_total_bytes;
 module_param(max_total_bytes, ulong, 0644);
 MODULE_PARM_DESC(max_total_bytes, "Bytes of all live buffers together (default 0: half of RAM)");
@@ -62,10 +66,26 @@ MODULE_PARM_DESC(max_total_bytes, "Bytes of all live buffers together (default 0
 /* Allocation orders to try, largest first; contiguous runs shrink the sg_table. */
 static const unsigned int dmabuf_exporter_orders[] = { 9, 4, 0 };
 
+/*
+ * Per user of the device (the real uid of the task that opened it, as the
+ * kernel's own per-user limits count): the bytes its buffers hold, whichever
+ * open file made them.
+ */
+struct dmabuf_exporter_user {
+	struct list_head node;		/* in dmabuf_exporter_users */
+	struct kref ref;
+	kuid_t uid;
+	atomic64_t bytes;
+};
+
+static LIST_HEAD(dmabuf_exporter_users);
+static DEFINE_MUTEX(dmabuf_exporter_users_lock);	/* protects the list */
+
 /* Per open file of the device: the bytes its buffers hold. */
 struct dmabuf_exporter_client {
 	struct kref ref;
 	atomic64_t bytes;
+	struct dmabuf_exporter_user *user;
 };
 
 /*
@@ -128,7 +148,6 @@ static struct dmabuf_exporter_store dmabuf_exporter_shared_store = {
 
 static struct dma_resv dmabuf_exporter_shared_resv;
 static struct platform_device *dmabuf_exporter_pdev;	/* the importer's device */
-static DEFINE_MUTEX(dmabuf_exporter_shared_lock);	/* orders read() and write() */
 
 /* vm_flags became read-only behind vm_flags_set() in 6.3; Kbuild probes for it. */
 static void dmabuf_exporter_vma_flags_mod(struct vm_area_struct *vma, vm_flags_t set,
@@ -141,9 +160,50 @@ static void dmabuf_exporter_vma_flags_mod(struct vm_area_struct *vma, vm_flags_t
 #endif
 }
 
+/* The user entry of @uid, shared by all its open files; NULL without memory. */
+static struct dmabuf_exporter_user *dmabuf_exporter_user_get(kuid_t uid)
+{
+	struct dmabuf_exporter_user *user;
+
+	mutex_lock(&dmabuf_exporter_users_lock);
+	list_for_each_entry(user, &dmabuf_exporter_users, node) {
+		if (uid_eq(user->uid, uid)) {
+			kref_get(&user->ref);
+			goto unlock;
+		}
+	}
+	user = kzalloc(sizeof(*user), DMABUF_EXPORTER_GFP);
+	if (user) {
+		kref_init(&user->ref);
+		user->uid = uid;
+		list_add(&user->node, &dmabuf_exporter_users);
+	}
+unlock:
+	mutex_unlock(&dmabuf_exporter_users_lock);
+	return user;
+}
+
+static void dmabuf_exporter_user_free(struct kref *ref)
+{
+	struct dmabuf_exporter_user *user = container_of(ref, struct dmabuf_exporter_user, ref);
+
+	list_del(&user->node);
+	mutex_unlock(&dmabuf_exporter_users_lock);
+	kfree(user);
+}
+
+static void dmabuf_exporter_user_put(struct dmabuf_exporter_user *user)
+{
+	kref_put_mutex(&user->ref, dmabuf_exporter_user_free, &dmabuf_exporter_users_lock);
+}
+
 static void dmabuf_exporter_client_free(struct kref *ref)
 {
-	kfree(container_of(ref, struct dmabuf_exporter_client, ref));
+	struct dmabuf_exporter_client *client =
+		container_of(ref, struct dmabuf_exporter_client, ref);
+
+	dmabuf_exporter_user_put(client->user);
+	kfree(client);
 }
 
 static void dmabuf_exporter_client_put(struct dmabuf_exporter_client *client)
@@ -166,6 +226,7 @@ static bool dmabuf_exporter_add_within(atomic64_t *counter, u64 bytes, u64 limit
 	return true;
 }
 
+/* Charge the open file, then its user, then the module: all three or none. */
 static int dmabuf_exporter_charge(struct dmabuf_exporter_client *client, u64 bytes)
 {
 	u64 total_limit = READ_ONCE(max_total_bytes);
@@ -175,7 +236,12 @@ static int dmabuf_exporter_charge(struct dmabuf_exporter_client *client, u64 byt
 
 	if (!dmabuf_exporter_add_within(&client->bytes, bytes, READ_ONCE(max_file_bytes)))
 		return -EDQUOT;
+	if (!dmabuf_exporter_add_within(&client->user->bytes, bytes, READ_ONCE(max_user_bytes))) {
+		atomic64_sub(bytes, &client->bytes);
+		return -EDQUOT;
+	}
 	if (!dmabuf_exporter_add_within(&dmabuf_exporter_total_bytes, bytes, total_limit)) {
+		atomic64_sub(bytes, &client->user->bytes);
 		atomic64_sub(bytes, &client->bytes);
 		return -ENOSPC;
 	}
@@ -185,6 +251,7 @@ static int dmabuf_exporter_charge(struct dmabuf_exporter_client *client, u64 byt
 static void dmabuf_exporter_uncharge(struct dmabuf_exporter_client *client, u64 bytes)
 {
 	atomic64_sub(bytes, &client->bytes);
+	atomic64_sub(bytes, &client->user->bytes);
 	atomic64_sub(bytes, &dmabuf_exporter_total_bytes);
 }
 
@@ -251,24 +318,78 @@ static void dmabuf_exporter_store_init(struct dmabuf_exporter_store *store)
 	INIT_LIST_HEAD(&store->mappings);
 }
 
+/*
+ * The longest segment @dev takes, in whole pages: no longer than it can map
+ * in one piece (bounce buffering copies at most 256 KiB at a time) nor than
+ * its scatter-gather engine accepts.
+ */
+static size_t dmabuf_exporter_max_segment(struct device *dev)
+{
+	size_t max = min_t(size_t, dma_get_max_seg_size(dev), dma_max_mapping_size(dev));
+
+	return max_t(size_t, max & PAGE_MASK, PAGE_SIZE);
+}
+
+/*
+ * The pages from @i on that one segment covers: physically contiguous, at
+ * most @max_segment bytes, and within one window of @boundary (a segment
+ * must not cross an address whose bits under @boundary are all 0).
+ */
+static pgoff_t dmabuf_exporter_segment_pages(struct page **pages, pgoff_t i, pgoff_t nr_pages,
+					     size_t max_segment, unsigned long boundary)
+{
+	phys_addr_t start = page_to_phys(pages[i]);
+	pgoff_t n = 1;
+
+	while (i + n < nr_pages && ((n + 1) << PAGE_SHIFT) <= max_segment &&
+	       page_to_phys(pages[i + n]) == start + (n << PAGE_SHIFT) &&
+	       !((start ^ (start + ((n + 1) << PAGE_SHIFT) - 1)) & ~(phys_addr_t)boundary))
+		n++;
+	return n;
+}
+
+/* @table over @store's pages, in segments @dev can map: one pass counts, one fills. */
+static int dmabuf_exporter_store_to_sg(struct dmabuf_exporter_store *store, struct device *dev,
+				       struct sg_table *table)
+{
+	size_t max_segment = dmabuf_exporter_max_segment(dev);
+	unsigned long boundary = dma_get_seg_boundary(dev);
+	struct scatterlist *sg;
+	unsigned int nents = 0;
+	pgoff_t i, n;
+	int ret;
+
+	for (i = 0; i < store->nr_pages; i += n) {
+		n = dmabuf_exporter_segment_pages(store->pages, i, store->nr_pages, max_segment,
+						  boundary);
+		nents++;
+	}
+	ret = sg_alloc_table(table, nents, DMABUF_EXPORTER_GFP);
+	if (ret)
+		return ret;
+	sg = table->sgl;
+	for (i = 0; i < store->nr_pages; i += n) {
+		n = dmabuf_exporter_segment_pages(store->pages, i, store->nr_pages, max_segment,
+						  boundary);
+		sg_set_page(sg, store->pages[i], n << PAGE_SHIFT, 0);
+		sg = sg_next(sg);
+	}
+	return 0;
+}
+
 /* Called with store->lock held. */
 static struct dmabuf_exporter_mapping *
 dmabuf_exporter_mapping_new(struct dmabuf_exporter_store *store, struct device *dev,
 			    enum dma_data_direction direction)
 {
 	struct dmabuf_exporter_mapping *mapping;
-	unsigned int max_segment;
 	int ret;
 
 	mapping = kzalloc(sizeof(*mapping), DMABUF_EXPORTER_GFP);
 	if (!mapping)
 		return ERR_PTR(-ENOMEM);
 
-	/* Merge contiguous pages, but never past what the device can map in one segment. */
-	max_segment = max_t(unsigned int, dma_get_max_seg_size(dev), PAGE_SIZE);
-	ret = sg_alloc_table_from_pages_segment(&mapping->table, store->pages, store->nr_pages, 0,
-						store->nr_pages << PAGE_SHIFT, max_segment,
-						DMABUF_EXPORTER_GFP);
+	ret = dmabuf_exporter_store_to_sg(store, dev, &mapping->table);
 	if (ret)
 		goto free_mapping;
 	/*
@@ -307,7 +428,11 @@ static void dmabuf_exporter_mapping_put(struct dmabuf_exporter_mapping *mapping)
 	kfree(mapping);
 }
 
-/* A copy of a mapped table: same pages, same DMA addresses. */
+/*
+ * A copy of a mapped table: same pages, same DMA addresses, lengths and
+ * flags (6.12 marks bounced and bus-address segments in dma_flags; those
+ * fields exist only in some configurations, so each entry is copied whole).
+ */
 static int dmabuf_exporter_copy_table(struct sg_table *to, struct sg_table *from)
 {
 	struct scatterlist *src, *dst;
@@ -319,9 +444,13 @@ static int dmabuf_exporter_copy_table(struct sg_table *to, struct sg_table *from
 		return ret;
 	dst = to->sgl;
 	for_each_sgtable_sg(from, src, i) {
-		sg_set_page(dst, sg_page(src), src->length, src->offset);
-		sg_dma_address(dst) = sg_dma_address(src);
-		sg_dma_len(dst) = sg_dma_len(src);
+		bool last = sg_is_last(dst);
+
+		*dst = *src;
+		/* The end marker is the copy's own, never the source's. */
+		sg_unmark_end(dst);
+		if (last)
+			sg_mark_end(dst);
 		dst = sg_next(dst);
 	}
 	to->nents = from->nents;
@@ -386,37 +515,80 @@ static void dmabuf_exporter_unmap_dma_buf(struct dma_buf_attachment *attachment,
 	kfree(map);
 }
 
-/* Each mapping is synced in the direction it was mapped with. */
+/*
+ * The kernel mapping's caches, for the CPU or for the devices. The size
+ * those calls take is an int, so a buffer of 2 GiB or more goes in pieces.
+ */
+static void dmabuf_exporter_sync_vmap(struct dmabuf_exporter_store *store, bool for_cpu)
+{
+	size_t size = store->nr_pages << PAGE_SHIFT, done, n;
+
+	for (done = 0; done < size; done += n) {
+		n = min_t(size_t, size - done, SZ_1G);
+		if (for_cpu)
+			invalidate_kernel_vmap_range(store->vaddr + done, n);
+		else
+			flush_kernel_vmap_range(store->vaddr + done, n);
+	}
+}
+
+/*
+ * Called with store->lock held, which the whole CPU access must hold too
+ * where it is the module's own: a mapping's unmap syncs for the CPU, and
+ * must not do so between a sync and the copy it brackets.
+ * Each mapping is synced in the direction it was mapped with.
+ */
 static void dmabuf_exporter_sync_for_cpu(struct dmabuf_exporter_store *store)
 {
 	struct dmabuf_exporter_mapping *mapping;
 
-	mutex_lock(&store->lock);
 	if (store->vmap_count)
-		invalidate_kernel_vmap_range(store->vaddr, store->nr_pages << PAGE_SHIFT);
+		dmabuf_exporter_sync_vmap(store, true);
 	list_for_each_entry(mapping, &store->mappings, node)
 		dma_sync_sgtable_for_cpu(mapping->dev, &mapping->table, mapping->direction);
-	mutex_unlock(&store->lock);
 }
 
+/* Called with store->lock held. */
 static void dmabuf_exporter_sync_for_device(struct dmabuf_exporter_store *store)
 {
 	struct dmabuf_exporter_mapping *mapping;
 
-	mutex_lock(&store->lock);
 	if (store->vmap_count)
-		flush_kernel_vmap_range(store->vaddr, store->nr_pages << PAGE_SHIFT);
+		dmabuf_exporter_sync_vmap(store, false);
 	list_for_each_entry(mapping, &store->mappings, node)
 		dma_sync_sgtable_for_device(mapping->dev, &mapping->table, mapping->direction);
-	mutex_unlock(&store->lock);
 }
 
+/*
+ * A CPU access waits for the devices' implicit fences (writers before a
+ * read, everyone before a write), interruptibly, before it syncs: with
+ * bounce buffers, a sync copies whatever a device has written so far.
+ */
+static int dmabuf_exporter_wait(struct dma_resv *resv, bool write)
+{
+	long ret;
+
+	ret = dma_resv_wait_timeout(resv, dma_resv_usage_rw(write), true, MAX_SCHEDULE_TIMEOUT);
+	return ret < 0 ? ret : 0;
+}
+
+/*
+ * dma_buf_begin_cpu_access() calls this before it waits for the fences
+ * itself, so the wait must come first here.
+ */
 static int dmabuf_exporter_begin_cpu_access(struct dma_buf *dmabuf,
 					    enum dma_data_direction direction)
 {
 	struct dmabuf_exporter_buffer *buffer = dmabuf->priv;
+	struct dmabuf_exporter_store *store = buffer->store;
+	int ret;
 
-	dmabuf_exporter_sync_for_cpu(buffer->store);
+	ret = dmabuf_exporter_wait(dmabuf->resv, direction != DMA_FROM_DEVICE);
+	if (ret)
+		return ret;
+	mutex_lock(&store->lock);
+	dmabuf_exporter_sync_for_cpu(store);
+	mutex_unlock(&store->lock);
 	return 0;
 }
 
@@ -424,8 +596,11 @@ static int dmabuf_exporter_end_cpu_access(struct dma_buf *dmabuf,
 					  enum dma_data_direction direction)
 {
 	struct dmabuf_exporter_buffer *buffer = dmabuf->priv;
+	struct dmabuf_exporter_store *store = buffer->store;
 
-	dmabuf_exporter_sync_for_device(buffer->store);
+	mutex_lock(&store->lock);
+	dmabuf_exporter_sync_for_device(store);
+	mutex_unlock(&store->lock);
 	return 0;
 }
 
@@ -434,7 +609,26 @@ struct dmabuf_exporter_window {
 	struct vm_area_struct *vma;
 	struct page **pages;	/* the page at the window's first address */
 	unsigned long start;
+	pgprot_t prot;		/* the faulting page's, as vmf_insert_pfn() chose it */
 };
+
+/*
+ * The protection of the PTE vmf_insert_pfn() just made: the VMA's, with
+ * the caching mode PAT tracks for the page. Every page of a store is
+ * ordinary memory of the module's own, so it holds for all of them.
+ */
+static int dmabuf_exporter_get_prot(pte_t *pte, unsigned long address, void *data)
+{
+	struct dmabuf_exporter_window *w = data;
+	pte_t entry = ptep_get(pte);
+
+	/* MADV_DONTNEED, under the same read lock, may have zapped it again. */
+	if (pte_none(entry))
+		return -EAGAIN;
+	/* Less what the MMU set since, through another thread's access. */
+	w->prot = pte_pgprot(pte_mkclean(pte_mkold(entry)));
+	return 0;
+}
 
 static int dmabuf_exporter_set_pte(pte_t *pte, unsigned long address, void *data)
 {
@@ -442,9 +636,11 @@ static int dmabuf_exporter_set_pte(pte_t *pte, unsigned long address, void *data
 	struct page *page = w->pages[(address - w->start) >> PAGE_SHIFT];
 
 	/* Called with the page table locked; a racing fault may have been first. */
-	if (pte_none(ptep_get(pte)))
+	if (pte_none(ptep_get(pte))) {
 		set_pte_at(w->vma->vm_mm, address, pte,
-			   pte_mkspecial(pfn_pte(page_to_pfn(page), w->vma->vm_page_prot)));
+			   pte_mkspecial(pfn_pte(page_to_pfn(page), w->prot)));
+		update_mmu_cache(w->vma, address, pte);
+	}
 	return 0;
 }
 
@@ -479,8 +675,10 @@ static vm_fault_t dmabuf_exporter_vm_fault(struct vm_fault *vmf)
 	 * The faulting page is mapped, so its page table exists and the rest
 	 * of the window needs no allocation: one walk of that table inserts
 	 * the same special PTEs vmf_insert_pfn() would, without its per-page
-	 * table walk and lock. Nothing there can fail.
+	 * table walk, lock and PAT lookup. Nothing there can fail.
 	 */
+	if (apply_to_page_range(vma->vm_mm, address, PAGE_SIZE, dmabuf_exporter_get_prot, &w))
+		return VM_FAULT_NOPAGE;
 	w.start = max(address & PMD_MASK, vma->vm_start);
 	end = min(address | ~PMD_MASK, vma->vm_end - 1) + 1;
 	end = min(end, address + ((store->nr_pages - vmf->pgoff) << PAGE_SHIFT));
@@ -491,8 +689,42 @@ static vm_fault_t dmabuf_exporter_vm_fault(struct vm_fault *vmf)
 	return VM_FAULT_NOPAGE;
 }
 
+/*
+ * ptrace and /proc/PID/mem: get_user_pages() cannot follow a VM_PFNMAP
+ * mapping, so the core asks here. A debugger sees the memory as it is,
+ * without waiting for fences, but synced like the module's own accesses.
+ */
+static int dmabuf_exporter_vm_access(struct vm_area_struct *vma, unsigned long addr, void *buf,
+				     int len, int write)
+{
+	struct dmabuf_exporter_store *store = vma->vm_private_data;
+	u64 offset = ((u64)vma->vm_pgoff << PAGE_SHIFT) + (addr - vma->vm_start);
+	int done, n;
+
+	if (write && !(vma->vm_flags & VM_WRITE))
+		return -EACCES;
+	len = min_t(u64, len, vma->vm_end - addr);
+
+	mutex_lock(&store->lock);
+	dmabuf_exporter_sync_for_cpu(store);
+	for (done = 0; done < len; done += n) {
+		struct page *page = store->pages[(offset + done) >> PAGE_SHIFT];
+		size_t in_page = offset_in_page(offset + done);
+
+		n = min_t(size_t, len - done, PAGE_SIZE - in_page);
+		if (write)
+			memcpy_to_page(page, in_page, buf + done, n);
+		else
+			memcpy_from_page(buf + done, page, in_page, n);
+	}
+	dmabuf_exporter_sync_for_device(store);
+	mutex_unlock(&store->lock);
+	return len;
+}
+
 static const struct vm_operations_struct dmabuf_exporter_vm_ops = {
 	.fault = dmabuf_exporter_vm_fault,
+	.access = dmabuf_exporter_vm_access,
 };
 
 static int dmabuf_exporter_mmap(struct dma_buf *dmabuf, struct vm_area_struct *vma)
@@ -519,7 +751,12 @@ static int dmabuf_exporter_mmap(struct dma_buf *dmabuf, struct vm_area_struct *v
 		clear = VM_MAYWRITE;
 	}
 
-	dmabuf_exporter_vma_flags_mod(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP, clear);
+	/*
+	 * An importer forwarding its own mapping through dma_buf_mmap() may
+	 * have set VM_MIXEDMAP; with VM_PFNMAP that is a BUG in vmf_insert_pfn().
+	 */
+	dmabuf_exporter_vma_flags_mod(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP,
+				      clear | VM_MIXEDMAP);
 	vma->vm_ops = &dmabuf_exporter_vm_ops;
 	vma->vm_private_data = store;
 	return 0;
@@ -767,8 +1004,11 @@ static u32 dmabuf_exporter_crc32c(u32 crc, const void *p, size_t len)
 #endif
 }
 
-/* Checksum a kernel mapping a megabyte at a time, letting others run. */
-static u32 dmabuf_exporter_crc_map(u32 crc, struct iosys_map *map, u64 offset, u64 length)
+/*
+ * Checksum a kernel mapping a megabyte at a time, letting others run and
+ * giving up if the caller is being killed.
+ */
+static int dmabuf_exporter_crc_map(u32 *crc, struct iosys_map *map, u64 offset, u64 length)
 {
 	u8 chunk[256];
 
@@ -782,53 +1022,18 @@ static u32 dmabuf_exporter_crc_map(u32 crc, struct iosys_map *map, u64 offset, u
 				size_t c = min(n - done, sizeof(chunk));
 
 				memcpy_fromio(chunk, map->vaddr_iomem + offset + done, c);
-				crc = dmabuf_exporter_crc32c(crc, chunk, c);
+				*crc = dmabuf_exporter_crc32c(*crc, chunk, c);
 			}
 		} else {
-			crc = dmabuf_exporter_crc32c(crc, map->vaddr + offset, n);
+			*crc = dmabuf_exporter_crc32c(*crc, map->vaddr + offset, n);
 		}
 		offset += n;
 		length -= n;
+		if (fatal_signal_pending(current))
+			return -EINTR;
 		cond_resched();
 	}
-	return crc;
-}
-
-/*
- * For an exporter without vmap (udmabuf before 6.2): read what the device
- * reads, the memory at the mapping's DMA addresses. Only possible where
- * those are physical addresses: direct DMA, no IOMMU.
- */
-static int dmabuf_exporter_crc_dma(struct sg_table *table, u64 offset, u64 length, u32 *crc)
-{
-	struct device *dev = &dmabuf_exporter_pdev->dev;
-	u64 end = offset + length, pos = 0;
-	struct scatterlist *sg;
-	unsigned int i;
-
-	if (get_dma_ops(dev) || iommu_get_domain_for_dev(dev))
-		return -EOPNOTSUPP;
-
-	for_each_sgtable_dma_sg(table, sg, i) {
-		u64 seg_end = pos + sg_dma_len(sg);
-
-		while (offset < end && offset < seg_end) {
-			phys_addr_t phys = dma_to_phys(dev, sg_dma_address(sg) + (offset - pos));
-			size_t n = min_t(u64, end, seg_end) - offset;
-			void *vaddr;
-
-			if (!pfn_valid(PHYS_PFN(phys)))
-				return -EOPNOTSUPP;
-			n = min_t(size_t, n, PAGE_SIZE - offset_in_page(phys));
-			vaddr = kmap_local_page(pfn_to_page(PHYS_PFN(phys)));
-			*crc = dmabuf_exporter_crc32c(*crc, vaddr + offset_in_page(phys), n);
-			kunmap_local(vaddr);
-			offset += n;
-			cond_resched();
-		}
-		pos = seg_end;
-	}
-	return offset == end ? 0 : -EINVAL;
+	return 0;
 }
 
 /*
@@ -879,57 +1084,68 @@ static void dmabuf_exporter_vunmap_buf(struct dma_buf *dmabuf, struct iosys_map 
  * for the module's own device, then read it with the CPU through a kernel
  * mapping, bracketed as a CPU access. Everything is undone before return.
  *
- * An exporter without vmap is read the way its device would read it
- * instead: after waiting for the writers' fences, at the mapping's DMA
- * addresses. That mapping is DMA_TO_DEVICE, since the device only reads.
- * The CPU read maps DMA_BIDIRECTIONAL, as DRM PRIME importers do: exporters
- * such as the system heap sync every mapped attachment in the direction of
- * the CPU access.
+ * The module's own exports are mapped DMA_TO_DEVICE: the device only
+ * reads, and with bounce buffers the unmap of a bidirectional mapping
+ * would copy its stale snapshot back over writes made meanwhile, by anyone
+ * holding a read-only fd. Other exporters are mapped DMA_BIDIRECTIONAL, as
+ * DRM PRIME importers do: some, such as the system heap, sync every mapped
+ * attachment in the direction of the CPU access.
  */
 static int dmabuf_exporter_import_read(struct dma_buf *dmabuf, struct dmabuf_exporter_import *arg)
 {
-	bool via_vmap = dmabuf->ops->vmap;
-	enum dma_data_direction direction = via_vmap ? DMA_BIDIRECTIONAL : DMA_TO_DEVICE;
+	enum dma_data_direction direction = dmabuf->ops == &dmabuf_exporter_dma_buf_ops ?
+					    DMA_TO_DEVICE : DMA_BIDIRECTIONAL;
+	struct device *dev = &dmabuf_exporter_pdev->dev;
 	struct dma_buf_attachment *attach;
 	struct iosys_map map;
 	struct sg_table *table;
 	u32 crc = ~0;
-	long wait;
-	int ret;
+	int ret, end_ret;
 
-	attach = dma_buf_attach(dmabuf, &dmabuf_exporter_pdev->dev);
+	/*
+	 * Without a kernel mapping the CPU cannot read the buffer the way
+	 * the exporter keeps it coherent (udmabuf before 6.2 has none).
+	 */
+	if (!dmabuf->ops->vmap)
+		return -EOPNOTSUPP;
+
+	attach = dma_buf_attach(dmabuf, dev);
 	if (IS_ERR(attach))
 		return PTR_ERR(attach);
 	table = dmabuf_exporter_map_attachment(attach, direction);
 	if (IS_ERR(table)) {
 		ret = PTR_ERR(table);
+		/*
+		 * Bounce buffering (swiotlb=force, confidential guests, Xen)
+		 * maps at most dma_max_mapping_size() per segment; an
+		 * exporter with longer segments fails to map with EIO.
+		 */
+		if (ret == -EIO && dma_max_mapping_size(dev) != SIZE_MAX)
+			ret = -EMSGSIZE;
 		goto detach;
 	}
 	arg->nents = table->nents;
-
-	if (!via_vmap) {
-		arg->read_via = DMABUF_EXPORTER_IMPORT_VIA_DMA;
-		wait = dma_resv_wait_timeout(dmabuf->resv, DMA_RESV_USAGE_WRITE, true,
-					     MAX_SCHEDULE_TIMEOUT);
-		ret = wait < 0 ? wait : dmabuf_exporter_crc_dma(table, arg->offset, arg->length,
-								 &crc);
-		goto unmap;
-	}
+	arg->read_via = DMABUF_EXPORTER_IMPORT_VIA_VMAP;
 
 	/* vmap first, so the CPU access below covers the kernel mapping too. */
-	arg->read_via = DMABUF_EXPORTER_IMPORT_VIA_VMAP;
 	ret = dmabuf_exporter_vmap_buf(dmabuf, &map);
 	if (ret)
 		goto unmap;
+	/* Some exporters sync before dma_buf_begin_cpu_access() waits. */
+	ret = dmabuf_exporter_wait(dmabuf->resv, false);
+	if (ret)
+		goto vunmap;
 	ret = dma_buf_begin_cpu_access(dmabuf, DMA_FROM_DEVICE);
 	if (ret)
 		goto vunmap;
-	crc = dmabuf_exporter_crc_map(crc, &map, arg->offset, arg->length);
-	ret = dma_buf_end_cpu_access(dmabuf, DMA_FROM_DEVICE);
+	ret = dmabuf_exporter_crc_map(&crc, &map, arg->offset, arg->length);
+	arg->crc32c = ~crc;
+	end_ret = dma_buf_end_cpu_access(dmabuf, DMA_FROM_DEVICE);
+	if (!ret)
+		ret = end_ret;
 vunmap:
 	dmabuf_exporter_vunmap_buf(dmabuf, &map);
 unmap:
-	arg->crc32c = ~crc;
 	dmabuf_exporter_unmap_attachment(attach, table, direction);
 detach:
 	dma_buf_detach(dmabuf, attach);
@@ -998,23 +1214,13 @@ static long dmabuf_exporter_ioctl(struct file *file, unsigned int cmd, unsigned 
 }
 
 /*
- * Kernel access to the shared page is a CPU access like any other: it waits
- * for the devices' implicit fences (writers before a read, everyone before
- * a write), interruptibly, as dma_buf_begin_cpu_access() does.
+ * Bracket kernel access to the shared page like a dma-buf CPU access. The
+ * store's lock is held from the first sync to the last, which also orders
+ * read() and write().
  */
-static int dmabuf_exporter_shared_wait(bool write)
-{
-	long ret;
-
-	ret = dma_resv_wait_timeout(&dmabuf_exporter_shared_resv, dma_resv_usage_rw(write),
-				    true, MAX_SCHEDULE_TIMEOUT);
-	return ret < 0 ? ret : 0;
-}
-
-/* Bracket kernel access to the shared page like a dma-buf CPU access. */
 static void *dmabuf_exporter_shared_begin(void)
 {
-	mutex_lock(&dmabuf_exporter_shared_lock);
+	mutex_lock(&dmabuf_exporter_shared_store.lock);
 	dmabuf_exporter_sync_for_cpu(&dmabuf_exporter_shared_store);
 	return kmap_local_page(dmabuf_exporter_shared_page);
 }
@@ -1023,7 +1229,7 @@ static void dmabuf_exporter_shared_end(void *vaddr)
 {
 	kunmap_local(vaddr);
 	dmabuf_exporter_sync_for_device(&dmabuf_exporter_shared_store);
-	mutex_unlock(&dmabuf_exporter_shared_lock);
+	mutex_unlock(&dmabuf_exporter_shared_store.lock);
 }
 
 /*
@@ -1037,7 +1243,7 @@ static ssize_t dmabuf_exporter_read(struct file *file, char __user *buf,
 	ssize_t ret;
 	size_t len;
 
-	ret = dmabuf_exporter_shared_wait(false);
+	ret = dmabuf_exporter_wait(&dmabuf_exporter_shared_resv, false);
 	if (ret)
 		return ret;
 	text = kmalloc(DMABUF_EXPORTER_SHARED_SIZE, DMABUF_EXPORTER_GFP);
@@ -1074,7 +1280,7 @@ static ssize_t dmabuf_exporter_write(struct file *file, const char __user *buf,
 	text = memdup_user(buf, n);
 	if (IS_ERR(text))
 		return PTR_ERR(text);
-	ret = dmabuf_exporter_shared_wait(true);
+	ret = dmabuf_exporter_wait(&dmabuf_exporter_shared_resv, true);
 	if (ret)
 		goto free_text;
 
@@ -1103,6 +1309,11 @@ static int dmabuf_exporter_open(struct inode *inode, struct file *file)
 	client = kzalloc(sizeof(*client), DMABUF_EXPORTER_GFP);
 	if (!client)
 		return -ENOMEM;
+	client->user = dmabuf_exporter_user_get(file->f_cred->uid);
+	if (!client->user) {
+		kfree(client);
+		return -ENOMEM;
+	}
 	kref_init(&client->ref);
 	atomic64_set(&client->bytes, 0);
 	file->private_data = client;

@@ -117,8 +117,8 @@ extension DMABufExporter {
 
         /// Through the kernel's mapping of the buffer, `dma_buf_vmap()`: every exporter with vmap.
         public static let vmap = ReadPath(rawValue: UInt32(DMABUF_EXPORTER_IMPORT_VIA_VMAP))
-        /// At the DMA addresses of the module's mapping, as its device would read them: an
-        /// exporter without vmap (udmabuf before Linux 6.2).
+        /// At the DMA addresses of the module's mapping: what older versions of the module reported
+        /// for an exporter without vmap. The module now refuses such a buffer (EOPNOTSUPP).
         public static let dmaAddresses = ReadPath(rawValue: UInt32(DMABUF_EXPORTER_IMPORT_VIA_DMA))
 
         /// "vmap", "DMA addresses", or the module's number for a path this library does not know.
@@ -141,8 +141,11 @@ extension DMABufExporter {
             "The buffer's fd is write-only (IMPORT reads it, as read(2) would) or not open: closed behind the "
                 + "DMABuffer's back"
         case .invalidArgument:
-            "The module refused the request: the fd is not a dma-buf, the range is not inside the buffer, "
-                + "or the exporter has no vmap and its DMA addresses are not physical ones (an IOMMU)"
+            "The module refused the request: the fd is not a dma-buf, or the range is not inside the buffer"
+        case .notSupported:
+            "The buffer's exporter has no kernel mapping (vmap), so the module cannot read it coherently "
+                + "(udmabuf before Linux 6.2 has none). Read it through its own mapping with CPU access "
+                + "(DMA_BUF_IOCTL_SYNC), or import it into a driver that reads it by DMA"
         case .inappropriateIOCTLForDevice:
             "This is not the dmabuf_exporter device, or a version of it without IMPORT"
         case .noMemory: "The kernel or the buffer's exporter ran out of memory while attaching, mapping or reading it"

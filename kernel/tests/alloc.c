@@ -2,7 +2,7 @@
 /*
  * DMABUF_EXPORTER_IOC_ALLOC: sizes, argument validation (reserved input must
  * be zero), errnos, zero-filled memory, fd flags and access modes, and the
- * three byte quotas, also under concurrent requests. Every failing call is
+ * four byte quotas, also under concurrent requests. Every failing call is
  * checked not to leave an fd (or a quota charge) behind.
  *
  *   alloc [TEST...]
@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 
 #include "harness.h"
 
@@ -444,6 +445,63 @@ static void test_quotas(void)
 	param_reset("max_total_bytes");
 }
 
+/*
+ * Another user's quota, seen from a child whose real uid is @uid (the
+ * effective uid stays root, so it can open the 0600 device): it must be
+ * able to allocate @room bytes and not a page more.
+ */
+static void check_other_user(uid_t uid, unsigned long long room)
+{
+	pid_t pid = fork();
+	int status;
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int d, fd;
+
+		CHECK(setresuid(uid, 0, 0) == 0);
+		d = dev_open();
+		fd = must_alloc(d, room, O_RDWR, NULL);
+		CHECK_ERR(try_alloc(d, PAGE, O_RDWR, NULL), EDQUOT);
+		close(fd);
+		close(d);
+		_exit(0);	/* not exit(): its atexit handler would restore the parameters */
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "uid %u: status %#x", uid, status);
+}
+
+static void test_user_quota(void)
+{
+	int a, b, fd1, fd2, fd3;
+
+	SECTION("max_user_bytes: EDQUOT across one user's open files, not another's");
+	param_save("max_user_bytes");
+	param_set("max_user_bytes", 1 * MiB);
+	a = dev_open();
+	b = dev_open();
+	fd1 = must_alloc(a, 512 * KiB, O_RDWR, NULL);
+	/* Reopening the device gives no fresh quota. */
+	fd2 = must_alloc(b, 512 * KiB, O_RDWR, NULL);
+	CHECK_ERR(try_alloc(a, PAGE, O_RDWR, NULL), EDQUOT);
+	CHECK_ERR(try_alloc(b, PAGE, O_RDWR, NULL), EDQUOT);
+	CHECK_ERR(ioctl(b, DMABUF_EXPORTER_IOC_GET_SHARED_FD, &fd3), EDQUOT);
+	check_other_user(4242, 1 * MiB);
+	/* A buffer gives its charge back to its user when freed. */
+	CHECK(close(fd1) == 0);
+	fd1 = must_alloc(b, 512 * KiB, O_RDWR, NULL);
+	CHECK_ERR(try_alloc(a, PAGE, O_RDWR, NULL), EDQUOT);
+	/* Charges outlive the open file that made them. */
+	CHECK(close(b) == 0);
+	CHECK_ERR(try_alloc(a, PAGE, O_RDWR, NULL), EDQUOT);
+	CHECK(close(fd1) == 0);
+	CHECK(close(fd2) == 0);
+	fd1 = must_alloc(a, 1 * MiB, O_RDWR, NULL);
+	CHECK(close(fd1) == 0);
+	CHECK(close(a) == 0);
+	param_reset("max_user_bytes");
+}
+
 static void test_shared_quota(void)
 {
 	int d, fd[3], extra;
@@ -469,21 +527,6 @@ static void test_shared_quota(void)
 	param_reset("max_file_bytes");
 }
 
-static unsigned long long mem_total_bytes(void)
-{
-	char line[128];
-	unsigned long long kib = 0;
-	FILE *f = fopen("/proc/meminfo", "re");
-
-	CHECK(f != NULL);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemTotal: %llu kB", &kib) == 1)
-			break;
-	fclose(f);
-	CHECK(kib > 0);
-	return kib * 1024;
-}
-
 static void test_default_total(void)
 {
 	unsigned long long half = mem_total_bytes() / 2;
@@ -492,14 +535,17 @@ static void test_default_total(void)
 	param_save("max_total_bytes");
 	param_save("max_buffer_bytes");
 	param_save("max_file_bytes");
+	param_save("max_user_bytes");
 	param_set("max_total_bytes", 0);
 	param_set("max_buffer_bytes", 4 * half);
 	param_set("max_file_bytes", 4 * half);
+	param_set("max_user_bytes", 4 * half);
 	CHECK_ALLOC_FAILS(half + PAGE, O_RDWR, NULL, ENOSPC);
 	CHECK_ALLOC_FAILS(2 * half, O_RDWR, NULL, ENOSPC);
 	param_reset("max_total_bytes");
 	param_reset("max_buffer_bytes");
 	param_reset("max_file_bytes");
+	param_reset("max_user_bytes");
 }
 
 struct racer {
@@ -592,6 +638,7 @@ static const struct harness_test tests[] = {
 	HARNESS_TEST(test_zeroing),
 	HARNESS_TEST(test_fd_flags),
 	HARNESS_TEST(test_quotas),
+	HARNESS_TEST(test_user_quota),
 	HARNESS_TEST(test_shared_quota),
 	HARNESS_TEST(test_default_total),
 	HARNESS_TEST(test_charge_race),

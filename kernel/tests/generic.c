@@ -3,7 +3,7 @@
  * Generic dma-buf behaviour of the module's buffers: size, fdinfo, inodes,
  * mmap bounds and offsets, faults, mprotect, mremap, madvise, pinning
  * (vmsplice, O_DIRECT, io_uring fixed buffers), DMA_BUF_IOCTL_SYNC, sharing with a forked child,
- * DMA_BUF_SET_NAME, poll and sync-file export; and the device itself: a
+ * DMA_BUF_SET_NAME, poll and sync-file export, /proc/PID/mem (ptrace); and the device itself: a
  * reader stuck in a page fault holds nobody up, and threads sharing one fd
  * move its position in turn.
  *
@@ -712,6 +712,50 @@ static void test_atomic_position(void)
 	CHECK(lseek(dev, 0, SEEK_SET) == 0);
 }
 
+/*
+ * What gdb and ptrace do: /proc/PID/mem reaches a VM_PFNMAP mapping only
+ * through vm_operations_struct.access.
+ */
+static void test_proc_mem(void)
+{
+	const size_t sz = NPAGES * PAGE;
+	int fd = must_alloc(dev, sz, O_RDWR | O_CLOEXEC, NULL), ro, mem;
+	char *p = must_map(fd, sz, PROT_READ | PROT_WRITE, 0), *buf = malloc(sz), *q;
+
+	SECTION("/proc/self/mem reads and writes a mapping, also across pages");
+	CHECK(buf != NULL);
+	mem = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	CHECK(mem >= 0);
+	fill_pattern(p, sz, 21);
+	CHECKF(pread(mem, buf, sz, (off_t)(uintptr_t)p) == (ssize_t)sz, "%s",
+	       "pread of /proc/self/mem at the mapping");
+	CHECK(!memcmp(buf, p, sz));
+	CHECK(pread(mem, buf, 100, (off_t)(uintptr_t)(p + PAGE - 50)) == 100);
+	CHECK(!memcmp(buf, p + PAGE - 50, 100));
+	CHECK(pwrite(mem, "ptrace", 6, (off_t)(uintptr_t)(p + 2 * PAGE - 3)) == 6);
+	CHECK(!memcmp(p + 2 * PAGE - 3, "ptrace", 6));
+	/* The offset of a mapping counts: its first page is the buffer's third. */
+	q = must_map(fd, PAGE, PROT_READ, 2 * PAGE);
+	CHECK(pread(mem, buf, 8, (off_t)(uintptr_t)q) == 8);
+	CHECK(!memcmp(buf, p + 2 * PAGE, 8));
+
+	SECTION("... but does not write through a read-only mapping");
+	CHECK_ERR(pwrite(mem, "x", 1, (off_t)(uintptr_t)q), EIO);
+	CHECK(munmap(q, PAGE) == 0);
+	ro = must_alloc(dev, PAGE, O_RDONLY | O_CLOEXEC, NULL);
+	q = must_map(ro, PAGE, PROT_READ, 0);
+	CHECK(pread(mem, buf, PAGE, (off_t)(uintptr_t)q) == PAGE);
+	CHECK_EQ(check_zero(buf, PAGE), -1);
+	CHECK_ERR(pwrite(mem, "x", 1, (off_t)(uintptr_t)q), EIO);
+	CHECK(q[0] == 0);
+	CHECK(munmap(q, PAGE) == 0);
+	CHECK(close(ro) == 0);
+	CHECK(close(mem) == 0);
+	CHECK(munmap(p, sz) == 0);
+	CHECK(close(fd) == 0);
+	free(buf);
+}
+
 static void test_sync(void)
 {
 	static const unsigned long long good[] = {
@@ -868,6 +912,7 @@ static const struct harness_test tests[] = {
 	HARNESS_TEST(test_no_pinning),
 	HARNESS_TEST(test_reader_holds_nobody),
 	HARNESS_TEST(test_atomic_position),
+	HARNESS_TEST(test_proc_mem),
 	HARNESS_TEST(test_sync),
 	HARNESS_TEST(test_fork),
 	HARNESS_TEST(test_set_name),

@@ -142,6 +142,50 @@ static inline void sleep_ms(unsigned int ms)
 		;
 }
 
+/* ---- the machine ---- */
+
+/* Write @text to the file at @path (sysfs, cgroupfs, tracefs), opened with O_WRONLY | @flags. */
+static inline void write_text(const char *path, const char *text, int flags)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | flags);
+	ssize_t n = strlen(text);
+
+	CHECKF(fd >= 0, "open %s", path);
+	CHECKF(write(fd, text, n) == n, "write '%s' to %s", text, path);
+	close(fd);
+}
+
+static inline unsigned long long mem_total_bytes(void)
+{
+	char line[128];
+	unsigned long long kib = 0;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemTotal: %llu kB", &kib) == 1)
+			break;
+	fclose(f);
+	CHECK(kib > 0);
+	return kib * 1024;
+}
+
+/* Whether the kernel was booted with swiotlb=force: every DMA mapping bounces. */
+static inline int swiotlb_forced(void)
+{
+	char cmdline[4096] = "";
+	FILE *f = fopen("/proc/cmdline", "re");
+
+	CHECK(f != NULL);
+	if (!fgets(cmdline, sizeof(cmdline), f))
+		cmdline[0] = '\0';
+	fclose(f);
+	for (char *arg = strtok(cmdline, " \n"); arg; arg = strtok(NULL, " \n"))
+		if (!strncmp(arg, "swiotlb=", 8) && strstr(arg + 8, "force"))
+			return 1;
+	return 0;
+}
+
 /* Number of open fds of this process (the directory's own fd excluded). */
 static inline int count_fds(void)
 {

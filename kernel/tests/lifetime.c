@@ -69,6 +69,7 @@ static void check_fresh_module(void)
 
 	CHECK_EQ(param_get("max_buffer_bytes"), 256 * MiB);
 	CHECK_EQ(param_get("max_file_bytes"), 1024 * MiB);
+	CHECK_EQ(param_get("max_user_bytes"), 1024 * MiB);
 	CHECK_EQ(param_get("max_total_bytes"), 0);
 	n = read(dev, text, sizeof(text));
 	CHECK_EQ(n, strlen(DMABUF_EXPORTER_SHARED_TEXT));

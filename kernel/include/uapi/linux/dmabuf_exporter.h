@@ -11,7 +11,10 @@
 
 #define DMABUF_EXPORTER_DEVICE_NAME	"dmabuf_exporter"
 
-/* Size and initial text of the device's one shared buffer. */
+/*
+ * Bytes of the device's one shared buffer that read(), write() and lseek()
+ * reach, and its initial text. The buffer itself, as a dma-buf, is one page.
+ */
 #define DMABUF_EXPORTER_SHARED_SIZE	4096
 #define DMABUF_EXPORTER_SHARED_TEXT	"Data inited by kernel!"
 
@@ -37,9 +40,12 @@ struct dmabuf_exporter_alloc {
 	__u64 reserved[4];
 };
 
-/* How DMABUF_EXPORTER_IOC_IMPORT read the buffer (its @read_via). */
+/*
+ * How DMABUF_EXPORTER_IOC_IMPORT read the buffer (its @read_via). Only
+ * VIA_VMAP is returned now: an exporter without vmap gets EOPNOTSUPP.
+ */
 #define DMABUF_EXPORTER_IMPORT_VIA_VMAP	1	/* dma_buf_vmap() */
-#define DMABUF_EXPORTER_IMPORT_VIA_DMA	2	/* the mapping's DMA addresses */
+#define DMABUF_EXPORTER_IMPORT_VIA_DMA	2	/* no longer returned */
 
 /**
  * struct dmabuf_exporter_import - argument of DMABUF_EXPORTER_IOC_IMPORT
@@ -55,8 +61,7 @@ struct dmabuf_exporter_alloc {
  *		(the importer's sg_table, after DMA mapping)
  * @exp_name:	out: the exporter's name (dma_buf->exp_name), NUL-terminated
  *		and cut to 31 bytes; the bytes after the NUL are 0
- * @read_via:	out: DMABUF_EXPORTER_IMPORT_VIA_VMAP, or, for an exporter
- *		without vmap, DMABUF_EXPORTER_IMPORT_VIA_DMA
+ * @read_via:	out: DMABUF_EXPORTER_IMPORT_VIA_VMAP
  * @reserved0:	must be 0
  * @reserved:	must be 0
  *
