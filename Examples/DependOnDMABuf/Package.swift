@@ -3,17 +3,16 @@
 // checkout. Elsewhere it would read
 //     .package(url: "https://example.org/swift-dmabuf.git", from: "0.1.0")
 // scripts/example builds it against the commit under test: SWIFT_DMABUF_URL is a git repository
-// made from `git archive` of that commit, SWIFT_DMABUF_REVISION its commit. Without them it takes
-// the branch main of the checkout this directory is in.
+// made from `git archive` of that commit and tagged 0.1.0, required by version as a user's is.
+// Without SWIFT_DMABUF_URL it takes the branch main of the checkout this directory is in.
 import PackageDescription
 
 let checkout = Context.packageDirectory.split(separator: "/").dropLast(2).joined(separator: "/")
-let url = Context.environment["SWIFT_DMABUF_URL"] ?? "file:///\(checkout)"
 let swiftDMABuf: Package.Dependency =
-    if let revision = Context.environment["SWIFT_DMABUF_REVISION"] {
-        .package(url: url, revision: revision)
+    if let url = Context.environment["SWIFT_DMABUF_URL"] {
+        .package(url: url, from: "0.1.0")
     } else {
-        .package(url: url, branch: "main")
+        .package(url: "file:///\(checkout)", branch: "main")
     }
 
 let package = Package(
