@@ -204,12 +204,18 @@ struct Capture: ParsableCommand {
         _ buffer: borrowing DMABuffer, bytesUsed: Int, format: V4L2Format, to path: String
     ) throws(DMABufError) {
         let operation = "save the frame as PNG"
+        guard format.pixelFormat == .yuyv || format.pixelFormat == .rgb24 else {
+            throw DMABufError(
+                .unsupported, operation: operation, target: path,
+                hint: "Only YUYV and RGB24 frames can be saved (this one is \(format.pixelFormat), "
+                    + "\(bytesUsed) bytes used); capture with --format YUYV or RGB24")
+        }
         let mapping = try buffer.map()
-        let converted: [UInt8]?
+        var pixels: [UInt8]
         do {
-            converted = try mapping.withCPUAccess(.read) { bytes in
-                bytes.withUnsafeBytes { raw in
-                    V4L2Image.rgb24(
+            pixels = try mapping.withCPUAccess(.read) { bytes in
+                try bytes.withUnsafeBytes { raw in
+                    try V4L2Image.rgb24(
                         from: UnsafeRawBufferPointer(rebasing: raw.prefix(min(bytesUsed, raw.count))),
                         format: format.pixelFormat, width: format.width, height: format.height,
                         bytesPerLine: format.bytesPerLine)
@@ -219,12 +225,6 @@ struct Capture: ParsableCommand {
             throw error
         } catch {
             throw DMABufError(.other, operation: operation, target: path, hint: "\(error)")
-        }
-        guard var pixels = converted else {
-            throw DMABufError(
-                .unsupported, operation: operation, target: path,
-                hint: "Only YUYV and RGB24 frames can be saved (this one is \(format.pixelFormat), "
-                    + "\(bytesUsed) bytes used); capture with --format YUYV or RGB24")
         }
         var image = png_image()
         image.version = CPNG_PNG_IMAGE_VERSION()

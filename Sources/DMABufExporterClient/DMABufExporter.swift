@@ -88,10 +88,7 @@ public struct DMABufExporter: ~Copyable, Sendable, DMABufAllocator {
         size: Int, name: String? = nil, accessMode: FileDescriptor.AccessMode = .readWrite
     ) throws(DMABufError) -> DMABuffer {
         let operation = "ALLOC ioctl"
-        guard size >= 0 else {
-            throw DMABufError(
-                .invalidArgument, operation: operation, target: path.string, hint: "The size \(size) is negative")
-        }
+        try AllocationRequest.check(size: size, operation: operation, target: path.string)
         var request = dmabuf_exporter_alloc()  // zero: flags and reserved must be
         request.size = UInt64(size)
         request.fd_flags = UInt32(bitPattern: accessMode.rawValue | O_CLOEXEC)

@@ -211,7 +211,7 @@ extension DeviceTests {
                     #expect(buffer.accessMode == .readWrite && buffer.isWritable)
                     #expect(try allBytes(of: buffer.map(), equal: 0), "\(source): zero-filled")
                 }
-                expectError(.invalidArgument, .anyKernelOrLibrary, "\(source): size 0") {
+                expectError(.invalidArgument, .libraryMade, "\(source): size 0") {
                     try allocator.allocate(size: 0, name: nil)
                 }
             }

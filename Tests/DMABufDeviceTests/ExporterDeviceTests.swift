@@ -95,7 +95,7 @@ extension DeviceTests {
 
         @Test func allocErrors() throws {
             let device = try DMABufExporter()
-            let zero = expectError(.invalidArgument, .kernel(.invalidArgument)) { try device.allocate(size: 0) }
+            let zero = expectError(.invalidArgument, .libraryMade) { try device.allocate(size: 0) }
             #expect(zero?.operation == "ALLOC ioctl" && zero?.target == "/dev/dmabuf_exporter")
             let limit = try ModuleParameter.maxBufferBytes.value()
             let tooBig = expectError(.limitExceeded, .kernel(.fileTooLarge)) { try device.allocate(size: limit + 1) }
