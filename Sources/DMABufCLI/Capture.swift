@@ -72,9 +72,9 @@ struct Capture: ParsableCommand {
         if let size, V4L2Format.parseSize(size) == nil {
             throw ValidationError("--size takes WIDTHxHEIGHT, such as 640x360, not \(size)")
         }
-        if into != "mmap", into != "auto", into != "heap", DMABufSource(name: into) == nil {
+        if into != "mmap", into != "auto", into != "heap", DMABufSource(rawValue: into) == nil {
             throw ValidationError(
-                "--into takes mmap, auto, heap or a source (\(DMABufSource.allCases.map(\.name).joined(separator: ", "))), not \(into)"
+                "--into takes mmap, auto, heap or a source (\(DMABufSource.allCases.map(\.rawValue).joined(separator: ", "))), not \(into)"
             )
         }
         for control in controls where Self.parseControl(control) == nil {
@@ -152,7 +152,7 @@ struct Capture: ParsableCommand {
         case "mmap": source = nil
         case "auto": source = try? DMABufSource.automatic(exporterPath: exporterPath)
         case "heap": source = try DMABufSource.heapSystem.open(exporterPath: exporterPath)
-        default: source = try DMABufSource(name: into)!.open(exporterPath: exporterPath)
+        default: source = try DMABufSource(rawValue: into)!.open(exporterPath: exporterPath)
         }
         if let source {
             stream = try camera.importingStream(count: buffers, from: source)

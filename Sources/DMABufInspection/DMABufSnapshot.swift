@@ -167,18 +167,18 @@ public struct DMABufSnapshot: Hashable, Sendable {
     }
 
     /// What one process was seen to hold.
-    public struct ProcessObservation: Sendable {
+    package struct ProcessObservation: Sendable {
         /// The process.
-        public var pid: Int32
+        package var pid: Int32
         /// Its command name.
-        public var command: String
+        package var command: String
         /// Its dma-buf fds, with their fdinfo.
-        public var descriptors: [(fd: Int32, info: DMABuffer.Info)]
+        package var descriptors: [(fd: Int32, info: DMABuffer.Info)]
         /// Its dma-buf mappings.
-        public var mappings: [DMABufMapping]
+        package var mappings: [DMABufMapping]
 
         /// An observation from its parts.
-        public init(
+        package init(
             pid: Int32, command: String, descriptors: [(fd: Int32, info: DMABuffer.Info)], mappings: [DMABufMapping]
         ) {
             self.pid = pid
@@ -196,7 +196,7 @@ public struct DMABufSnapshot: Hashable, Sendable {
     /// a `/dmabuf:` mapping whose inode it does not have is not a dma-buf (a file with that path)
     /// and is left out. An fdinfo without an inode (kernels before 5.14) cannot be matched to
     /// others and is left out, noted in ``unreadable``.
-    public init(
+    package init(
         processes observations: [ProcessObservation], kernelBuffers: (records: [KernelBufferRecord], from: KernelList)?,
         unreadable: [Unreadable]
     ) {

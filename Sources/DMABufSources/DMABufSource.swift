@@ -30,15 +30,7 @@ public enum DMABufSource: String, CaseIterable, Sendable, CustomStringConvertibl
     /// for devices that need it.
     public static let automaticOrder: [DMABufSource] = [.heapSystem, .udmabuf, .exporter, .vgem]
 
-    /// The source named `name` as the command line writes it ("heap:system", "udmabuf", ...).
-    public init?(name: String) {
-        self.init(rawValue: name)
-    }
-
-    /// Its name as the command line writes it: "heap:system", "heap:cma", "udmabuf", "exporter", "vgem".
-    public var name: String { rawValue }
-
-    /// The same as ``name``.
+    /// Its name as the command line writes it, ``rawValue``: what string interpolation shows.
     public var description: String { rawValue }
 
     /// The exporter name (fdinfo `exp_name`) of this source's buffers: "system", "udmabuf",

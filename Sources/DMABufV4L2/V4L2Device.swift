@@ -342,7 +342,7 @@ public struct V4L2Format: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Parses "640x360" into a width and height, both 1 or more; nil for anything else.
-    public static func parseSize(_ text: String) -> (width: Int, height: Int)? {
+    package static func parseSize(_ text: String) -> (width: Int, height: Int)? {
         let parts = text.split(separator: "x", omittingEmptySubsequences: false)
         guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) }),
             let width = Int(parts[0]), let height = Int(parts[1]), width >= 1, height >= 1

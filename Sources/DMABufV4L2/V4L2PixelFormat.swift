@@ -57,7 +57,7 @@ public struct V4L2PixelFormat: RawRepresentable, Hashable, Sendable, CustomStrin
 }
 
 /// Converting captured frames to 8-bit RGB, for saving them as pictures.
-public enum V4L2Image {
+package enum V4L2Image {
     /// The pixels of a `width` x `height` frame in `format` as packed 8-bit RGB, three bytes per
     /// pixel, rows without padding. YUYV is converted with the BT.601 limited-range integer
     /// formulas (Y 16...235 is black to white; U and V are centred on 128); RGB24 is copied row
@@ -72,7 +72,7 @@ public enum V4L2Image {
     /// - Throws: `.invalidArgument` for a format other than YUYV and RGB24, an odd width for
     ///   YUYV, a stride too small for the width, fewer bytes than the frame needs, or dimensions
     ///   whose frame would not fit in memory.
-    public static func rgb24(
+    package static func rgb24(
         from bytes: UnsafeRawBufferPointer, format: V4L2PixelFormat, width: Int, height: Int, bytesPerLine: Int
     ) throws(DMABufError) -> [UInt8] {
         func refuse(_ why: String) -> DMABufError {

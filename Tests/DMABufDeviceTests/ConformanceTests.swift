@@ -283,10 +283,10 @@ extension DeviceTests {
                 #expect(info.name == "conf-\(source)")
                 #expect(info.size == buffer.size && info.inode == buffer.identity.inode)
                 #expect(
-                    try buffer.setName("renamed-\(source.name)-0123456789abcdef")
-                        == "renamed-\(source.name)-0123456789abcdef".prefix(31).description)
+                    try buffer.setName("renamed-\(source.rawValue)-0123456789abcdef")
+                        == "renamed-\(source.rawValue)-0123456789abcdef".prefix(31).description)
                 info = try buffer.info()
-                #expect(info.name?.hasPrefix("renamed-\(source.name)") == true)
+                #expect(info.name?.hasPrefix("renamed-\(source.rawValue)") == true)
                 #expect(try allocator.allocate(size: Self.page, name: nil).info().name == nil)
             }
         }
@@ -383,16 +383,16 @@ extension DeviceTests {
             var available = false
             try withSource(source) { _ in available = true }
             guard available else { return }
-            let whole = try Verify.parse(["--from", source.name, "--size", "64K", "--seed", "0x5eed"]).verify()
+            let whole = try Verify.parse(["--from", source.rawValue, "--size", "64K", "--seed", "0x5eed"]).verify()
             #expect(whole.matches, "\(whole.lines)")
             #expect(whole.source == source && whole.range == 0..<65536)
             #expect(whole.imported.exporterName == source.exporterName && whole.imported.segmentCount >= 1)
             #expect(whole.lines.last?.hasPrefix("OK:") == true)
-            try Verify.parse(["--from", source.name, "--size", "64K", "--offset", "4097", "--length", "20000"]).run()
-            let part = try Verify.parse(["--from", source.name, "--size", "40000", "--offset", "12K"]).verify()
+            try Verify.parse(["--from", source.rawValue, "--size", "64K", "--offset", "4097", "--length", "20000"]).run()
+            let part = try Verify.parse(["--from", source.rawValue, "--size", "40000", "--offset", "12K"]).verify()
             #expect(part.matches && part.range == 12288..<40960, "\(part.lines)")
             #expect(throws: Verify.RangeError.self, "past the end of the rounded-up buffer") {
-                try Verify.parse(["--from", source.name, "--size", "60K", "--offset", "64K"]).verify()
+                try Verify.parse(["--from", source.rawValue, "--size", "60K", "--offset", "64K"]).verify()
             }
         }
 
@@ -403,7 +403,7 @@ extension DeviceTests {
             var available = false
             try withSource(source) { _ in available = true }
             guard available else { return }
-            let arguments = ["--from", source.name, "--size", "16K", "--seed", "7", "--check-seed", "8"]
+            let arguments = ["--from", source.rawValue, "--size", "16K", "--seed", "7", "--check-seed", "8"]
             let report = try Verify.parse(arguments).verify()
             #expect(!report.matches)
             #expect(report.imported.crc32c == FillPattern(seed: 7).checksum(of: 0..<16384), "the kernel read seed 7")
@@ -417,7 +417,7 @@ extension DeviceTests {
             var available = false
             try withSource(source) { _ in available = true }
             guard available else { return }
-            try Alloc.parse(["--from", source.name, "--size", "64K", "--name", "cli"]).run()
+            try Alloc.parse(["--from", source.rawValue, "--size", "64K", "--name", "cli"]).run()
         }
     }
 }

@@ -48,7 +48,7 @@ func makeBuffer(source: String, size: Int) throws(DMABufError) -> DMABuffer {
         try Sys.truncate(fd, size: size).get("ftruncate")
         return try DMABuffer(trusting: fd)
     }
-    guard let kind = DMABufSource(name: source) else { fail(2, "unknown source \(source)") }
+    guard let kind = DMABufSource(rawValue: source) else { fail(2, "unknown source \(source)") }
     let allocator = try kind.open()
     return try allocator.allocate(size: size, name: "pool")
 }
