@@ -388,7 +388,8 @@ extension DeviceTests {
             #expect(whole.source == source && whole.range == 0..<65536)
             #expect(whole.imported.exporterName == source.exporterName && whole.imported.segmentCount >= 1)
             #expect(whole.lines.last?.hasPrefix("OK:") == true)
-            try Verify.parse(["--from", source.rawValue, "--size", "64K", "--offset", "4097", "--length", "20000"]).run()
+            try Verify.parse(["--from", source.rawValue, "--size", "64K", "--offset", "4097", "--length", "20000"])
+                .run()
             let part = try Verify.parse(["--from", source.rawValue, "--size", "40000", "--offset", "12K"]).verify()
             #expect(part.matches && part.range == 12288..<40960, "\(part.lines)")
             #expect(throws: Verify.RangeError.self, "past the end of the rounded-up buffer") {
