@@ -2,7 +2,7 @@ import DMABuf
 
 /// Every dma-buf on the system at one moment, and who holds it: the per-buffer, per-process and
 /// per-exporter views and the totals. ``scan(options:)`` makes one from /proc and the kernel's
-/// buffer list; ``init(processes:kernelBuffers:unreadable:)`` assembles one from what was read.
+/// buffer list.
 ///
 /// A process *holds* a buffer when it has an fd of it or maps it. Sizes are in bytes.
 public struct DMABufSnapshot: Hashable, Sendable {
