@@ -1,3 +1,4 @@
+#if os(Linux)
 internal import CDMABuf
 import SystemPackage
 
@@ -162,3 +163,4 @@ extension Result where Failure == Errno {
         }
     }
 }
+#endif  // os(Linux)

@@ -1,6 +1,11 @@
+#if os(Linux)
 internal import CDMABufDRM
 import DMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 /// An open DRM device (`/dev/dri/card*` or `/dev/dri/renderD*`): GEM buffers and their
@@ -272,3 +277,4 @@ extension DRMDevice {
         public var description: String
     }
 }
+#endif  // os(Linux)

@@ -1,3 +1,4 @@
+#if os(Linux)
 internal import CDMABufExporter
 import DMABuf
 import SystemPackage
@@ -151,3 +152,4 @@ extension DMABufExporter {
         }
     }
 }
+#endif  // os(Linux)

@@ -1,6 +1,11 @@
+#if os(Linux)
 internal import CDMABufExporter
 import DMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 /// A client of the `dmabuf_exporter` kernel module: one open file of `/dev/dmabuf_exporter`,
@@ -204,3 +209,4 @@ public struct DMABufExporter: ~Copyable, Sendable, DMABufAllocator {
         }
     }
 }
+#endif  // os(Linux)

@@ -1,3 +1,4 @@
+#if os(Linux)
 import DMABuf
 
 /// Every dma-buf on the system at one moment, and who holds it: the per-buffer, per-process and
@@ -344,3 +345,4 @@ private func unionLength(_ ranges: [Range<UInt64>]) -> UInt64 {
     }
     return total
 }
+#endif  // os(Linux)

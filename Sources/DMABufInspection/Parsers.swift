@@ -1,3 +1,4 @@
+#if os(Linux)
 import DMABuf
 
 // The kernel's text about dma-bufs, parsed. Pure functions: text in, values out. One fd's
@@ -298,3 +299,4 @@ extension StringProtocol {
         hasSuffix("\n") ? dropLast() : self[...]
     }
 }
+#endif  // os(Linux)

@@ -1,5 +1,10 @@
+#if os(Linux)
 import DMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 extension DMABufSnapshot {
@@ -185,3 +190,4 @@ extension DMABufSnapshot {
         }
     }
 }
+#endif  // os(Linux)

@@ -1,3 +1,4 @@
+#if os(Linux)
 import DMABuf
 import DMABufDRM
 import DMABufExporterClient
@@ -221,3 +222,4 @@ public struct SourceAllocator: ~Copyable, Sendable, DMABufAllocator {
         }
     }
 }
+#endif  // os(Linux)

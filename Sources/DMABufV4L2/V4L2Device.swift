@@ -1,6 +1,11 @@
+#if os(Linux)
 internal import CDMABuf
 import DMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 /// An open V4L2 video device (`/dev/videoN`), with what dma-buf streaming needs: its
@@ -355,3 +360,4 @@ public struct V4L2Format: Hashable, Sendable, CustomStringConvertible {
 func text<T>(_ field: inout T) -> String {
     withUnsafeBytes(of: &field) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
 }
+#endif  // os(Linux)

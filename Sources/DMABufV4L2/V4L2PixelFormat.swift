@@ -1,3 +1,4 @@
+#if os(Linux)
 internal import CDMABuf
 import DMABuf
 
@@ -129,3 +130,4 @@ package enum V4L2Image {
         return (clamp(c + 409 * e), clamp(c - 100 * d - 208 * e), clamp(c + 516 * d))
     }
 }
+#endif  // os(Linux)

@@ -108,11 +108,11 @@ func consume(_ arguments: ArraySlice<String>) throws(DMABufError) -> Never {
     let channel: DMABufChannel
     if arguments[0] == "memfd" {
         #if ENABLE_MOCKING
-            channel = try DMABufChannel(
-                owning: channelDescriptor, maximumDescriptors: DMABufChannel.defaultMaximumDescriptors,
-                admission: .dmaBufsAndMemfdsForTesting)
+        channel = try DMABufChannel(
+            owning: channelDescriptor, maximumDescriptors: DMABufChannel.defaultMaximumDescriptors,
+            admission: .dmaBufsAndMemfdsForTesting)
         #else
-            fail(2, "memfd admission needs a debug build")
+        fail(2, "memfd admission needs a debug build")
         #endif
     } else {
         channel = try DMABufChannel(adopting: channelDescriptor)

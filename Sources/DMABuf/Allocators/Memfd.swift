@@ -1,5 +1,10 @@
+#if os(Linux)
 internal import CDMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 /// The owner of a memfd: anonymous shared memory, the producer's side of a udmabuf
@@ -155,3 +160,4 @@ extension Memfd {
         }
     }
 }
+#endif  // os(Linux)

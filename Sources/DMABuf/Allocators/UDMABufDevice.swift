@@ -1,5 +1,10 @@
+#if os(Linux)
 internal import CDMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 /// The udmabuf device, `/dev/udmabuf` (CONFIG_UDMABUF): turns pages of a memfd into a dma-buf.
@@ -338,3 +343,4 @@ extension UDMABufDevice {
         }
     }
 }
+#endif  // os(Linux)

@@ -1,3 +1,4 @@
+#if os(Linux)
 /// CRC-32C (Castagnoli), the checksum of iSCSI, ext4 and btrfs, and the one the kernel's `crc32c()`
 /// computes: reflected polynomial 0x82F63B78, initial value and final XOR 0xFFFFFFFF.
 ///
@@ -59,3 +60,4 @@ package struct CRC32C: Hashable, Sendable {
         return crc
     }
 }
+#endif  // os(Linux)

@@ -1,3 +1,4 @@
+#if os(Linux)
 /// A reproducible byte pattern, a function of a seed and each byte's offset in the buffer: fill a
 /// buffer in one process and check it, or a part of it, in another (or in the kernel, by its
 /// CRC-32C), knowing only the seed.
@@ -81,3 +82,4 @@ package struct FillPattern: Hashable, Sendable {
         return crc.value
     }
 }
+#endif  // os(Linux)

@@ -1,5 +1,10 @@
+#if os(Linux)
 internal import CDMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 /// A software fence timeline (sw_sync), for tests: fences on it signal when the timeline's
@@ -61,3 +66,4 @@ package struct SoftwareSyncTimeline: ~Copyable, Sendable {
         try owned.close().get("close", on: path.string)
     }
 }
+#endif  // os(Linux)

@@ -1,3 +1,4 @@
+#if os(Linux)
 import SystemPackage
 
 /// An fd closed exactly once: by `close()`, or silently when the value goes away unless `take()`
@@ -23,3 +24,4 @@ package struct OwnedDescriptor: ~Copyable, Sendable {
         return rawValue
     }
 }
+#endif  // os(Linux)

@@ -1,3 +1,4 @@
+#if os(Linux)
 import Dispatch
 import Synchronization
 import SystemPackage
@@ -66,3 +67,4 @@ package enum Readiness {
         }
     }
 }
+#endif  // os(Linux)

@@ -1,3 +1,4 @@
+#if os(Linux)
 /// One message of a ``DMABufChannel``: a small versioned header, a name and a few bytes of
 /// metadata. The fds that travel with it (SCM_RIGHTS) are given to `send` beside it.
 ///
@@ -222,3 +223,4 @@ extension DMABufChannelMessage.Kind: CustomStringConvertible {
         }
     }
 }
+#endif  // os(Linux)

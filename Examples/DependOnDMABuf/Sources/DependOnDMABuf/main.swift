@@ -8,9 +8,9 @@ import DMABufSources
 import SystemPackage
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #endif
 
 var broken: [String] = []
