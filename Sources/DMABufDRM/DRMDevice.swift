@@ -117,9 +117,15 @@ public struct DRMDevice: ~Copyable, Sendable, DMABufAllocator {
         (create.width, create.height, create.bpp) = (width, height, bitsPerPixel)
         _ = try Sys.ioctl(descriptor, CDMABufDRM_DRM_IOCTL_MODE_CREATE_DUMB(), &create)
             .get("DRM_IOCTL_MODE_CREATE_DUMB \(width)x\(height)x\(bitsPerPixel)", on: path.string)
-        return try DumbBuffer(
-            handle: create.handle, width: width, height: height, bitsPerPixel: bitsPerPixel, pitch: create.pitch,
-            size: create.size, device: path.string)
+        do throws(DMABufError) {
+            return try DumbBuffer(
+                handle: create.handle, width: width, height: height, bitsPerPixel: bitsPerPixel, pitch: create.pitch,
+                size: create.size, device: path.string)
+        } catch {
+            // The object lives until its handle is closed: a refused answer must not leave it.
+            try? closeHandle(Handle(rawValue: create.handle))
+            throw error
+        }
     }
 
     /// Exports the GEM object `handle` as a dma-buf (DRM_IOCTL_PRIME_HANDLE_TO_FD).
