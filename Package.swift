@@ -2,26 +2,6 @@
 // 6.2 is the first toolchain with RawSpan/MutableRawSpan and the `Lifetimes` feature the mapping views use.
 import PackageDescription
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
-/// vgem's uapi header is in the kernel headers' uapi (linux-headers-amd64), not in libdrm: the
-/// include directory of the newest installed one, for CDMABufDRM.c only (kernel/tests/Makefile
-/// finds it the same way). Its uapi has not changed since vgem got fences.
-let vgemUAPIInclude: [String] = {
-    #if canImport(Glibc)
-        var found = glob_t()
-        defer { globfree(&found) }
-        guard glob("/usr/src/linux-headers-*/include/uapi/drm/vgem_drm.h", 0, nil, &found) == 0 else { return [] }
-        let paths = (0..<Int(found.gl_pathc)).compactMap { found.gl_pathv[$0].map { String(cString: $0) } }
-        guard let newest = paths.sorted().last else { return [] }
-        return ["-idirafter", String(newest.dropLast("/drm/vgem_drm.h".count))]
-    #else
-        return []
-    #endif
-}()
-
 /// The library's one seam for system calls (`SyscallMock`), compiled into debug builds only, as
 /// swift-system does with its own mocking.
 let mocking: [SwiftSetting] = [.define("ENABLE_MOCKING", .when(configuration: .debug))]
@@ -54,8 +34,8 @@ let package = Package(
         .target(name: "CDMABuf"),
         // The dmabuf_exporter module's own uapi header, kernel/include/uapi/linux/dmabuf_exporter.h.
         .target(name: "CDMABufExporter"),
-        // DRM, from libdrm-dev's <libdrm/drm.h>.
-        .target(name: "CDMABufDRM", cSettings: [.unsafeFlags(vgemUAPIInclude)]),
+        // DRM and vgem: the few uapi definitions DRMDevice uses, typed once in CDMABufDRMUAPI.h.
+        .target(name: "CDMABufDRM"),
 
         // The core: ownership, mapping, CPU access, metadata. Needs only linux-libc-dev.
         .target(

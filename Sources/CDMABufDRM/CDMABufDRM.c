@@ -1,21 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-#include <stdint.h>
+#ifdef __linux__
 #include <string.h>
 #include <sys/ioctl.h>
 
 #include "CDMABufDRM.h"
-
-/*
- * vgem's uapi is in the kernel headers (include/uapi/drm/vgem_drm.h), not in
- * libdrm; Package.swift puts the newest installed one on this file's include
- * path. Its own #include "drm.h" is then a no-op: libdrm's drm.h, included
- * above, has the same include guard and the same content.
- */
-#if __has_include(<drm/vgem_drm.h>)
-#include <drm/vgem_drm.h>
-#else
-#error "vgem_drm.h not found under /usr/src/linux-headers-*/include/uapi: install linux-headers-amd64"
-#endif
 
 int CDMABufDRM_vgem_fence_attach(int fd, unsigned int handle, int write, unsigned int *fence)
 {
@@ -39,3 +27,4 @@ int CDMABufDRM_vgem_fence_signal(int fd, unsigned int fence)
 	signal.fence = fence;
 	return ioctl(fd, DRM_IOCTL_VGEM_FENCE_SIGNAL, &signal);
 }
+#endif /* __linux__ */

@@ -1,3 +1,4 @@
+#if os(Linux)
 internal import CDMABuf
 import SystemPackage
 
@@ -169,3 +170,4 @@ extension Result where Failure == Errno {
         }
     }
 }
+#endif  // os(Linux)

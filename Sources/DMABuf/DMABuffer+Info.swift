@@ -1,4 +1,9 @@
+#if os(Linux)
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 extension DMABuffer {
@@ -126,3 +131,4 @@ extension Substring {
         return self[first...last]
     }
 }
+#endif  // os(Linux)

@@ -1,5 +1,10 @@
+#if os(Linux)
 internal import CDMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 extension DMABuffer {
@@ -225,3 +230,4 @@ extension DMABuffer {
         }
     }
 }
+#endif  // os(Linux)

@@ -1,5 +1,10 @@
+#if os(Linux)
 internal import CDMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 /// The owner of one dma-buf file descriptor.
@@ -229,3 +234,4 @@ extension DMABuffer {
         public var description: String { "inode \(inode)" }
     }
 }
+#endif  // os(Linux)

@@ -1,3 +1,4 @@
+#if os(Linux)
 import SystemPackage
 
 /// A noncopyable value that owns one file descriptor, closed exactly once: by ``close()``,
@@ -42,3 +43,4 @@ extension DescriptorOwner where Self: ~Copyable {
         try body(_owned.rawValue)
     }
 }
+#endif  // os(Linux)

@@ -97,12 +97,12 @@ enum SourceChoice: ExpressibleByArgument, Equatable {
     init?(argument: String) {
         if argument == "auto" {
             self = .auto
-        } else if let source = DMABufSource(name: argument) {
+        } else if let source = DMABufSource(rawValue: argument) {
             self = .source(source)
         } else {
             return nil
         }
     }
 
-    static var allValueStrings: [String] { DMABufSource.allCases.map(\.name) + ["auto"] }
+    static var allValueStrings: [String] { DMABufSource.allCases.map(\.rawValue) + ["auto"] }
 }

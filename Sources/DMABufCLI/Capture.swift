@@ -72,9 +72,9 @@ struct Capture: ParsableCommand {
         if let size, V4L2Format.parseSize(size) == nil {
             throw ValidationError("--size takes WIDTHxHEIGHT, such as 640x360, not \(size)")
         }
-        if into != "mmap", into != "auto", into != "heap", DMABufSource(name: into) == nil {
+        if into != "mmap", into != "auto", into != "heap", DMABufSource(rawValue: into) == nil {
             throw ValidationError(
-                "--into takes mmap, auto, heap or a source (\(DMABufSource.allCases.map(\.name).joined(separator: ", "))), not \(into)"
+                "--into takes mmap, auto, heap or a source (\(DMABufSource.allCases.map(\.rawValue).joined(separator: ", "))), not \(into)"
             )
         }
         for control in controls where Self.parseControl(control) == nil {
@@ -152,7 +152,7 @@ struct Capture: ParsableCommand {
         case "mmap": source = nil
         case "auto": source = try? DMABufSource.automatic(exporterPath: exporterPath)
         case "heap": source = try DMABufSource.heapSystem.open(exporterPath: exporterPath)
-        default: source = try DMABufSource(name: into)!.open(exporterPath: exporterPath)
+        default: source = try DMABufSource(rawValue: into)!.open(exporterPath: exporterPath)
         }
         if let source {
             stream = try camera.importingStream(count: buffers, from: source)
@@ -204,12 +204,18 @@ struct Capture: ParsableCommand {
         _ buffer: borrowing DMABuffer, bytesUsed: Int, format: V4L2Format, to path: String
     ) throws(DMABufError) {
         let operation = "save the frame as PNG"
+        guard format.pixelFormat == .yuyv || format.pixelFormat == .rgb24 else {
+            throw DMABufError(
+                .unsupported, operation: operation, target: path,
+                hint: "Only YUYV and RGB24 frames can be saved (this one is \(format.pixelFormat), "
+                    + "\(bytesUsed) bytes used); capture with --format YUYV or RGB24")
+        }
         let mapping = try buffer.map()
-        let converted: [UInt8]?
+        var pixels: [UInt8]
         do {
-            converted = try mapping.withCPUAccess(.read) { bytes in
-                bytes.withUnsafeBytes { raw in
-                    V4L2Image.rgb24(
+            pixels = try mapping.withCPUAccess(.read) { bytes in
+                try bytes.withUnsafeBytes { raw in
+                    try V4L2Image.rgb24(
                         from: UnsafeRawBufferPointer(rebasing: raw.prefix(min(bytesUsed, raw.count))),
                         format: format.pixelFormat, width: format.width, height: format.height,
                         bytesPerLine: format.bytesPerLine)
@@ -219,12 +225,6 @@ struct Capture: ParsableCommand {
             throw error
         } catch {
             throw DMABufError(.other, operation: operation, target: path, hint: "\(error)")
-        }
-        guard var pixels = converted else {
-            throw DMABufError(
-                .unsupported, operation: operation, target: path,
-                hint: "Only YUYV and RGB24 frames can be saved (this one is \(format.pixelFormat), "
-                    + "\(bytesUsed) bytes used); capture with --format YUYV or RGB24")
         }
         var image = png_image()
         image.version = CPNG_PNG_IMAGE_VERSION()

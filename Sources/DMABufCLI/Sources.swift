@@ -28,7 +28,7 @@ struct Sources: ParsableCommand {
         let chosen = defaultSource(statuses)
         if json {
             let objects = statuses.map { status in
-                "  {\"source\": \(quoted(status.source.name)), \"available\": \(status.isAvailable), "
+                "  {\"source\": \(quoted(status.source.rawValue)), \"available\": \(status.isAvailable), "
                     + "\"default\": \(status.source == chosen), \"detail\": \(quoted(status.detail))}"
             }
             return "[\n" + objects.joined(separator: ",\n") + "\n]"
@@ -36,7 +36,7 @@ struct Sources: ParsableCommand {
         var lines = ["  source       available  detail"]
         for status in statuses {
             let mark = status.source == chosen ? "*" : " "
-            let name = status.source.name.padding(to: 12)
+            let name = status.source.rawValue.padding(to: 12)
             lines.append("\(mark) \(name) \((status.isAvailable ? "yes" : "no").padding(to: 10)) \(status.detail)")
         }
         lines.append(

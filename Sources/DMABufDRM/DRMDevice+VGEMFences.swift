@@ -1,3 +1,4 @@
+#if os(Linux)
 internal import CDMABufDRM
 import DMABuf
 import SystemPackage
@@ -52,3 +53,4 @@ private func syscallForVGEM(
 ) -> Result<CInt, Errno> {
     syscall(SystemCallDescription("ioctl(\(name))", descriptor: descriptor.rawValue), body)
 }
+#endif  // os(Linux)

@@ -1,6 +1,11 @@
+#if os(Linux)
 internal import CDMABufDRM
 import DMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 /// An open DRM device (`/dev/dri/card*` or `/dev/dri/renderD*`): GEM buffers and their
@@ -108,9 +113,15 @@ public struct DRMDevice: ~Copyable, Sendable, DescriptorOwner, DMABufAllocator {
         (create.width, create.height, create.bpp) = (width, height, bitsPerPixel)
         _ = try Sys.ioctl(descriptor, CDMABufDRM_DRM_IOCTL_MODE_CREATE_DUMB(), &create)
             .get("DRM_IOCTL_MODE_CREATE_DUMB \(width)x\(height)x\(bitsPerPixel)", on: path.string)
-        return DumbBuffer(
-            handle: Handle(rawValue: create.handle), width: width, height: height, bitsPerPixel: bitsPerPixel,
-            pitch: Int(create.pitch), size: Int(create.size))
+        do throws(DMABufError) {
+            return try DumbBuffer(
+                handle: create.handle, width: width, height: height, bitsPerPixel: bitsPerPixel, pitch: create.pitch,
+                size: create.size, device: path.string)
+        } catch {
+            // The object lives until its handle is closed: a refused answer must not leave it.
+            try? closeHandle(Handle(rawValue: create.handle))
+            throw error
+        }
     }
 
     /// Exports the GEM object `handle` as a dma-buf (DRM_IOCTL_PRIME_HANDLE_TO_FD).
@@ -168,10 +179,7 @@ public struct DRMDevice: ~Copyable, Sendable, DescriptorOwner, DMABufAllocator {
         size: Int, name: String? = nil, accessMode: FileDescriptor.AccessMode
     ) throws(DMABufError) -> DMABuffer {
         let operation = "allocate a dumb buffer"
-        guard size >= 1 else {
-            throw DMABufError(
-                .invalidArgument, operation: operation, target: path.string, hint: "The size \(size) is not positive")
-        }
+        try AllocationRequest.check(size: size, operation: operation, target: path.string)
         let page = Sys.pageSize
         let rows = size / page + (size % page == 0 ? 0 : 1)
         guard let height = UInt32(exactly: rows) else {
@@ -226,6 +234,23 @@ extension DRMDevice {
         public var pitch: Int
         /// Bytes in the buffer.
         public var size: Int
+
+        /// The buffer DRM_IOCTL_MODE_CREATE_DUMB describes: its answer is the driver's, and a size
+        /// that does not fit in an Int is refused.
+        package init(
+            handle: UInt32, width: UInt32, height: UInt32, bitsPerPixel: UInt32, pitch: UInt32, size: UInt64,
+            device: String
+        ) throws(DMABufError) {
+            guard let bytes = Int(exactly: size) else {
+                throw DMABufError(
+                    .badResponse, operation: "DRM_IOCTL_MODE_CREATE_DUMB \(width)x\(height)x\(bitsPerPixel)",
+                    target: device, hint: "The driver made a buffer of \(size) bytes, more than an Int holds")
+            }
+            (self.handle, self.width, self.height, self.bitsPerPixel) = (
+                Handle(rawValue: handle), width, height, bitsPerPixel
+            )
+            (self.pitch, self.size) = (Int(pitch), bytes)
+        }
     }
 
     /// What DRM_IOCTL_VERSION says about the driver.
@@ -244,3 +269,4 @@ extension DRMDevice {
         public var description: String
     }
 }
+#endif  // os(Linux)

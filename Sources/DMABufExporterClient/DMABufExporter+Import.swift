@@ -1,3 +1,4 @@
+#if os(Linux)
 internal import CDMABufExporter
 import DMABuf
 import SystemPackage
@@ -146,6 +147,10 @@ extension DMABufExporter {
             "The buffer's exporter has no kernel mapping (vmap), so the module cannot read it coherently "
                 + "(udmabuf before Linux 6.2 has none). Read it through its own mapping with CPU access "
                 + "(DMA_BUF_IOCTL_SYNC), or import it into a driver that reads it by DMA"
+        case .messageTooLong:
+            "The buffer's segments are longer than this machine's DMA can map in one piece: bounce buffering "
+                + "(swiotlb, confidential guests, Xen) maps at most 256 KiB at a time, and the system heap's "
+                + "segments are 1 MiB. Allocate from a source with page-sized segments (the exporter, vgem)"
         case .inappropriateIOCTLForDevice:
             "This is not the dmabuf_exporter device, or a version of it without IMPORT"
         case .noMemory: "The kernel or the buffer's exporter ran out of memory while attaching, mapping or reading it"
@@ -154,3 +159,4 @@ extension DMABufExporter {
         }
     }
 }
+#endif  // os(Linux)

@@ -1,6 +1,11 @@
+#if os(Linux)
 internal import CDMABufExporter
 import DMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 /// A client of the `dmabuf_exporter` kernel module: one open file of `/dev/dmabuf_exporter`,
@@ -78,17 +83,14 @@ public struct DMABufExporter: ~Copyable, Sendable, DescriptorOwner, DMABufAlloca
     ///   - accessMode: the fd's access mode: `.readWrite`, or `.readOnly` for an fd whose
     ///     mappings are read-only.
     /// - Throws: `.invalidArgument` for a size of 0 or less or an access mode the
-    ///   module refuses; `.limitExceeded` past the module's limits (EFBIG, EDQUOT,
+    ///   module refuses; `.limitExceeded` past the module's limits (EFBIG; EDQUOT, per open file or per user;
     ///   ENOSPC); `.outOfMemory`; `.badResponse` or
     ///   `.notADMABuf` if the device answers without a dma-buf.
     public func allocate(
         size: Int, name: String? = nil, accessMode: FileDescriptor.AccessMode = .readWrite
     ) throws(DMABufError) -> DMABuffer {
         let operation = "ALLOC ioctl"
-        guard size >= 0 else {
-            throw DMABufError(
-                .invalidArgument, operation: operation, target: path.string, hint: "The size \(size) is negative")
-        }
+        try AllocationRequest.check(size: size, operation: operation, target: path.string)
         var request = dmabuf_exporter_alloc()  // zero: flags and reserved must be
         request.size = UInt64(size)
         request.fd_flags = UInt32(bitPattern: accessMode.rawValue | O_CLOEXEC)
@@ -173,7 +175,8 @@ public struct DMABufExporter: ~Copyable, Sendable, DescriptorOwner, DMABufAlloca
         case .invalidArgument: "The size must not be 0, and the access mode must be read-write or read-only"
         case .fileTooLarge: "The size is above the module's limit for one buffer, \(parameters)/max_buffer_bytes"
         case .diskQuotaExceeded:
-            "This open device would hold more than the module's per-file limit, \(parameters)/max_file_bytes"
+            "This open device, or all open devices of this user together, would hold more than the module's "
+                + "per-file limit, \(parameters)/max_file_bytes, or its per-user limit, \(parameters)/max_user_bytes"
         case .noSpace: "All buffers together would exceed the module's limit, \(parameters)/max_total_bytes"
         case .noMemory: "The kernel could not allocate the pages"
         case .inappropriateIOCTLForDevice:
@@ -182,3 +185,4 @@ public struct DMABufExporter: ~Copyable, Sendable, DescriptorOwner, DMABufAlloca
         }
     }
 }
+#endif  // os(Linux)

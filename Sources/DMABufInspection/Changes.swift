@@ -1,3 +1,4 @@
+#if os(Linux)
 extension DMABufSnapshot {
     /// What changed between two snapshots: how a leak shows up.
     public struct Changes: Hashable, Sendable {
@@ -58,3 +59,4 @@ extension DMABufSnapshot {
             processes: changed)
     }
 }
+#endif  // os(Linux)

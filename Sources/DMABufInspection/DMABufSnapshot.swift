@@ -1,8 +1,9 @@
+#if os(Linux)
 import DMABuf
 
 /// Every dma-buf on the system at one moment, and who holds it: the per-buffer, per-process and
 /// per-exporter views and the totals. ``scan(options:)`` makes one from /proc and the kernel's
-/// buffer list; ``init(processes:kernelBuffers:unreadable:)`` assembles one from what was read.
+/// buffer list.
 ///
 /// A process *holds* a buffer when it has an fd of it or maps it. Sizes are in bytes.
 public struct DMABufSnapshot: Hashable, Sendable {
@@ -167,18 +168,18 @@ public struct DMABufSnapshot: Hashable, Sendable {
     }
 
     /// What one process was seen to hold.
-    public struct ProcessObservation: Sendable {
+    package struct ProcessObservation: Sendable {
         /// The process.
-        public var pid: Int32
+        package var pid: Int32
         /// Its command name.
-        public var command: String
+        package var command: String
         /// Its dma-buf fds, with their fdinfo.
-        public var descriptors: [(fd: Int32, info: DMABuffer.Info)]
+        package var descriptors: [(fd: Int32, info: DMABuffer.Info)]
         /// Its dma-buf mappings.
-        public var mappings: [DMABufMapping]
+        package var mappings: [DMABufMapping]
 
         /// An observation from its parts.
-        public init(
+        package init(
             pid: Int32, command: String, descriptors: [(fd: Int32, info: DMABuffer.Info)], mappings: [DMABufMapping]
         ) {
             self.pid = pid
@@ -196,7 +197,7 @@ public struct DMABufSnapshot: Hashable, Sendable {
     /// a `/dmabuf:` mapping whose inode it does not have is not a dma-buf (a file with that path)
     /// and is left out. An fdinfo without an inode (kernels before 5.14) cannot be matched to
     /// others and is left out, noted in ``unreadable``.
-    public init(
+    package init(
         processes observations: [ProcessObservation], kernelBuffers: (records: [KernelBufferRecord], from: KernelList)?,
         unreadable: [Unreadable]
     ) {
@@ -344,3 +345,4 @@ private func unionLength(_ ranges: [Range<UInt64>]) -> UInt64 {
     }
     return total
 }
+#endif  // os(Linux)

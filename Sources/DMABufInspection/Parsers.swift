@@ -1,3 +1,4 @@
+#if os(Linux)
 import DMABuf
 
 // The kernel's text about dma-bufs, parsed. Pure functions: text in, values out. One fd's
@@ -121,14 +122,19 @@ public struct KernelBufferRecord: Hashable, Sendable {
     /// ```
     ///
     /// The name comes last and verbatim: a newline in it continues the name on the next lines, up
-    /// to the buffer's fence lines or `Attached Devices:`. (Its holder can write those words into
-    /// the name, too; a name from fdinfo is the one to trust.)
+    /// to the buffer's first fence line or `Attached Devices:`. Its holder chooses it (up to 31
+    /// bytes), so it is read with care: fence lines are matched whole, which a name is too short
+    /// to spell after a newline; a name that spells `Attached Devices:` adds no attachment (the
+    /// list is the one the kernel's count closes) but is cut there. A name from fdinfo is the one
+    /// to trust.
     ///
-    /// - Returns: the records, and whether the text was complete (it ended with the `Total ...
-    ///   objects` line; a text cut short gives the records before the cut).
-    /// - Throws: `DMABufError.Code.malformedInput` if it has no header or a buffer's line is malformed.
+    /// - Returns: the records; whether the text was complete (it ended with the `Total ...
+    ///   objects` line; a text cut short gives the records before the cut); and, for each record
+    ///   that does not parse, which line and why. Such a record is left out, and the records
+    ///   around it are not.
+    /// - Throws: `DMABufError.Code.malformedInput` if it has no header: it is not bufinfo.
     public static func parse(bufinfo text: String, source: String = "bufinfo") throws(DMABufError) -> (
-        records: [KernelBufferRecord], isComplete: Bool
+        records: [KernelBufferRecord], isComplete: Bool, skipped: [String]
     ) {
         // Split as bytes: a split by Characters costs several times more on a list of thousands.
         var lines = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map(Substring.init)
@@ -137,64 +143,112 @@ public struct KernelBufferRecord: Hashable, Sendable {
         guard let header = lines.firstIndex(where: { $0.hasPrefix("size") && $0.contains("\texp_name\t") }) else {
             throw malformed("bufinfo", source, "It has no \"size ... exp_name ... name\" header line")
         }
-        enum Place { case betweenBuffers, inName, inFences, inAttachments }
+        enum Place { case betweenBuffers, inName, inFences, inAttachments, afterBadRecord }
         var records: [KernelBufferRecord] = []
+        var skipped: [String] = []
         var place = Place.betweenBuffers
         var index = header + 1
         while index < lines.count {
             let line = lines[index]
             index += 1
+            // Leaves out the record being read; the next buffer's line starts afresh.
+            func badRecord(_ why: String) {
+                let inode = records.removeLast().inode
+                skipped.append("\(source) line \(index): \(why); buffer \(inode) is left out")
+                place = .afterBadRecord
+            }
             switch place {
-            case .inName where !isStructure(line):
-                // "<none>" read as no name was the start of a name after all.
-                records[records.count - 1].name = (records[records.count - 1].name ?? "<none>") + "\n" + line
-                continue
             case .inName, .inFences:
-                if line == "\tAttached Devices:" {
+                if line == attachmentsHeading {
                     place = .inAttachments
-                } else if !line.contains(" fence:") {
-                    throw malformed("bufinfo", source, "Line \(index) is neither a fence nor \"Attached Devices:\"")
-                } else {
+                } else if isFence(line) {
                     place = .inFences
+                } else if place == .inName {
+                    // "<none>" read as no name was the start of a name after all.
+                    records[records.count - 1].name = (records[records.count - 1].name ?? "<none>") + "\n" + line
+                } else {
+                    badRecord("neither a fence nor \"Attached Devices:\"")
                 }
                 continue
             case .inAttachments:
                 if line.hasPrefix("\t") {
                     records[records.count - 1].attachments!.append(String(line.dropFirst()))
-                    continue
+                } else if let total = attachmentCount(line) {
+                    // More than the kernel counted: a name spelt the heading, and the list is the
+                    // count after the kernel's own heading, which then is among them.
+                    var listed = records[records.count - 1].attachments!
+                    if listed.count > total && listed[listed.count - total - 1] == attachmentsHeading.dropFirst() {
+                        listed.removeFirst(listed.count - total)
+                    }
+                    if listed.count == total {
+                        records[records.count - 1].attachments = listed
+                        place = .betweenBuffers
+                    } else {
+                        badRecord("\(listed.count) devices listed, \(total) counted")
+                    }
+                } else {
+                    badRecord("it ends no list of attached devices")
                 }
-                guard line.hasPrefix("Total "), line.hasSuffix(" devices attached") else {
-                    throw malformed("bufinfo", source, "Line \(index) ends no list of attached devices")
-                }
-                place = .betweenBuffers
                 continue
+            case .afterBadRecord:
+                guard bufferLine(line) != nil || isObjectsTotal(line) else { continue }
             case .betweenBuffers:
-                break
+                if line.isEmpty { continue }
             }
-            if line.isEmpty { continue }
-            if line.hasPrefix("Total ") && line.contains(" objects, ") { return (records, !wasCut) }
-            // size, flags, mode, count, exp_name, ino, name: the name may hold tabs itself.
-            let fields = line.split(separator: "\t", maxSplits: 6, omittingEmptySubsequences: false)
-            guard fields.count == 7, let size = Int(digits: fields[0]), UInt32(fields[1], radix: 16) != nil,
-                UInt32(fields[2], radix: 16) != nil, let count = Int(digits: fields[3]), !fields[4].isEmpty,
-                let inode = UInt64(digits: fields[5])
-            else {
-                throw malformed("bufinfo", source, "Line \(index) is not a buffer: \"\(line.prefix(80))\"")
+            if isObjectsTotal(line) { return (records, !wasCut, skipped) }
+            guard let record = bufferLine(line) else {
+                skipped.append("\(source) line \(index): not a buffer: \"\(line.prefix(80))\"")
+                place = .afterBadRecord
+                continue
             }
-            records.append(
-                KernelBufferRecord(
-                    inode: inode, size: size, exporterName: String(fields[4]),
-                    name: fields[6] == "<none>" ? nil : String(fields[6]), fileCount: count, attachments: []))
+            records.append(record)
             place = .inName
         }
         // A name that still has no attachments list, or a list without its total: cut short.
-        return (records, false)
+        return (records, false, skipped)
     }
 
-    /// Whether a line that starts with a tab, after a buffer's line, is bufinfo's own and not more
-    /// of the name: a fence or the attachments heading.
-    private static func isStructure(_ line: Substring) -> Bool {
-        line == "\tAttached Devices:" || line.contains(" fence:")
+    /// The heading of a buffer's attachments.
+    private static let attachmentsHeading: Substring = "\tAttached Devices:"
+
+    /// A buffer's line: size, flags, mode, count, exp_name, ino and name, the name with any tabs.
+    private static func bufferLine(_ line: Substring) -> KernelBufferRecord? {
+        let fields = line.split(separator: "\t", maxSplits: 6, omittingEmptySubsequences: false)
+        guard fields.count == 7, let size = Int(digits: fields[0]), UInt32(fields[1], radix: 16) != nil,
+            UInt32(fields[2], radix: 16) != nil, let count = Int(digits: fields[3]), !fields[4].isEmpty,
+            let inode = UInt64(digits: fields[5])
+        else { return nil }
+        return KernelBufferRecord(
+            inode: inode, size: size, exporterName: String(fields[4]),
+            name: fields[6] == "<none>" ? nil : String(fields[6]), fileCount: count, attachments: [])
+    }
+
+    /// `Total N objects, M bytes`, the list's last line.
+    private static func isObjectsTotal(_ line: Substring) -> Bool {
+        line.hasPrefix("Total ") && line.contains(" objects, ") && line.hasSuffix(" bytes")
+    }
+
+    /// N of `Total N devices attached`, which closes a buffer's attachments.
+    private static func attachmentCount(_ line: Substring) -> Int? {
+        guard line.hasPrefix("Total "), line.hasSuffix(" devices attached") else { return nil }
+        return Int(digits: line.dropFirst("Total ".count).dropLast(" devices attached".count))
+    }
+
+    /// A whole fence line: `\t<usage> fence:<driver> <timeline> seq <n> signalled` (or
+    /// `unsignalled`), as dma_resv_describe and dma_fence_describe print it; the timeline's name
+    /// may hold spaces.
+    private static func isFence(_ line: Substring) -> Bool {
+        guard
+            let usage = ["\tkernel fence:", "\twrite fence:", "\tread fence:", "\tbookkeep fence:"].first(where: {
+                line.hasPrefix($0)
+            })
+        else { return false }
+        let words = line.dropFirst(usage.count).split(separator: " ", omittingEmptySubsequences: false)
+        guard words.count >= 5, let state = words.last, state == "signalled" || state == "unsignalled" else {
+            return false
+        }
+        return words[words.count - 3] == "seq" && UInt64(digits: words[words.count - 2]) != nil
+            && !words[0].isEmpty && words[1..<(words.count - 3)].contains { !$0.isEmpty }
     }
 
     /// The record for one directory of `/sys/kernel/dmabuf/buffers` (CONFIG_DMABUF_SYSFS_STATS):
@@ -245,3 +299,4 @@ extension StringProtocol {
         hasSuffix("\n") ? dropLast() : self[...]
     }
 }
+#endif  // os(Linux)

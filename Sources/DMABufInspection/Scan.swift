@@ -1,5 +1,10 @@
+#if os(Linux)
 import DMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 extension DMABufSnapshot {
@@ -134,11 +139,12 @@ extension DMABufSnapshot {
         switch Sys.readFile(options.bufinfo) {
         case .success(let bytes):
             do {
-                let (records, isComplete) = try KernelBufferRecord.parse(
+                let (records, isComplete, skipped) = try KernelBufferRecord.parse(
                     bufinfo: String(decoding: bytes, as: UTF8.self), source: options.bufinfo.string)
                 if !isComplete {
                     unreadable.append(Unreadable(path: options.bufinfo.string, reason: "It ended early"))
                 }
+                unreadable += skipped.map { Unreadable(path: options.bufinfo.string, reason: $0) }
                 return (records, .bufinfo)
             } catch {
                 unreadable.append(Unreadable(path: options.bufinfo.string, reason: error.description))
@@ -184,3 +190,4 @@ extension DMABufSnapshot {
         }
     }
 }
+#endif  // os(Linux)

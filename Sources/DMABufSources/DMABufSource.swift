@@ -1,3 +1,4 @@
+#if os(Linux)
 import DMABuf
 import DMABufDRM
 import DMABufExporterClient
@@ -30,15 +31,7 @@ public enum DMABufSource: String, CaseIterable, Sendable, CustomStringConvertibl
     /// for devices that need it.
     public static let automaticOrder: [DMABufSource] = [.heapSystem, .udmabuf, .exporter, .vgem]
 
-    /// The source named `name` as the command line writes it ("heap:system", "udmabuf", ...).
-    public init?(name: String) {
-        self.init(rawValue: name)
-    }
-
-    /// Its name as the command line writes it: "heap:system", "heap:cma", "udmabuf", "exporter", "vgem".
-    public var name: String { rawValue }
-
-    /// The same as ``name``.
+    /// Its name as the command line writes it, `rawValue`: what string interpolation shows.
     public var description: String { rawValue }
 
     /// The exporter name (fdinfo `exp_name`) of this source's buffers: "system", "udmabuf",
@@ -64,7 +57,7 @@ public enum DMABufSource: String, CaseIterable, Sendable, CustomStringConvertibl
     /// Opens the source.
     ///
     /// - Parameter exporterPath: the exporter module's device, for ``exporter``.
-    /// - Throws: the ``DMABuf/DMABufError`` of opening it, whose hint says why it is not there or
+    /// - Throws: the `DMABufError` of opening it, whose hint says why it is not there or
     ///   how to get access.
     public func open(exporterPath: FilePath = DMABufExporter.defaultPath) throws(DMABufError) -> SourceAllocator {
         switch self {
@@ -90,7 +83,7 @@ public enum DMABufSource: String, CaseIterable, Sendable, CustomStringConvertibl
         }
     }
 
-    /// Every source's status, in ``allCases`` order.
+    /// Every source's status, in `allCases` order.
     ///
     /// - Parameter exporterPath: the exporter module's device, for ``exporter``.
     public static func survey(exporterPath: FilePath = DMABufExporter.defaultPath) -> [Status] {
@@ -101,7 +94,7 @@ public enum DMABufSource: String, CaseIterable, Sendable, CustomStringConvertibl
     /// ``SourceAllocator/passedOver`` says why each one before it was not taken.
     ///
     /// - Parameter exporterPath: the exporter module's device, for ``exporter``.
-    /// - Throws: ``DMABuf/DMABufError/Code/deviceMissing`` if none opens, with every reason.
+    /// - Throws: `DMABufError.Code.deviceMissing` if none opens, with every reason.
     public static func automatic(exporterPath: FilePath = DMABufExporter.defaultPath) throws(DMABufError)
         -> SourceAllocator
     {
@@ -152,7 +145,7 @@ extension DMABufSource {
     }
 }
 
-/// An open source of dma-bufs, whichever kind it is: a ``DMABuf/DMABufAllocator`` over a DMA heap,
+/// An open source of dma-bufs, whichever kind it is: a `DMABufAllocator` over a DMA heap,
 /// udmabuf, the exporter module or vgem.
 public struct SourceAllocator: ~Copyable, Sendable, DMABufAllocator {
     enum Backing: ~Copyable, Sendable {
@@ -200,7 +193,7 @@ public struct SourceAllocator: ~Copyable, Sendable, DMABufAllocator {
     ///   - size: bytes wanted; 1 or more.
     ///   - name: the buffer's name, or nil.
     ///   - accessMode: `.readWrite`, or `.readOnly` where ``DMABufSource/supportsReadOnly``.
-    /// - Throws: ``DMABuf/DMABufError/Code/unsupported`` for `.readOnly` from udmabuf; the source's
+    /// - Throws: `DMABufError.Code.unsupported` for `.readOnly` from udmabuf; the source's
     ///   errors.
     public func allocate(
         size: Int, name: String? = nil, accessMode: FileDescriptor.AccessMode
@@ -229,3 +222,4 @@ public struct SourceAllocator: ~Copyable, Sendable, DMABufAllocator {
         }
     }
 }
+#endif  // os(Linux)

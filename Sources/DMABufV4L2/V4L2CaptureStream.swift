@@ -1,7 +1,12 @@
+#if os(Linux)
 internal import CDMABuf
 import DMABuf
 import Dispatch
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Synchronization
 import SystemPackage
 
@@ -466,3 +471,4 @@ final class CaptureQueue: @unchecked Sendable {
         return outcome
     }
 }
+#endif  // os(Linux)

@@ -1,6 +1,11 @@
+#if os(Linux)
 internal import CDMABuf
 import DMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 /// An open V4L2 video device (`/dev/videoN`), with what dma-buf streaming needs: its
@@ -349,7 +354,7 @@ public struct V4L2Format: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Parses "640x360" into a width and height, both 1 or more; nil for anything else.
-    public static func parseSize(_ text: String) -> (width: Int, height: Int)? {
+    package static func parseSize(_ text: String) -> (width: Int, height: Int)? {
         let parts = text.split(separator: "x", omittingEmptySubsequences: false)
         guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) }),
             let width = Int(parts[0]), let height = Int(parts[1]), width >= 1, height >= 1
@@ -362,3 +367,4 @@ public struct V4L2Format: Hashable, Sendable, CustomStringConvertible {
 func text<T>(_ field: inout T) -> String {
     withUnsafeBytes(of: &field) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
 }
+#endif  // os(Linux)

@@ -1,4 +1,6 @@
+#if os(Linux)
 internal import CDMABuf
+import DMABuf
 
 /// A V4L2 pixel format: its four-character code (`V4L2_PIX_FMT_*`, "YUYV", "RGB3").
 ///
@@ -56,7 +58,7 @@ public struct V4L2PixelFormat: RawRepresentable, Hashable, Sendable, CustomStrin
 }
 
 /// Converting captured frames to 8-bit RGB, for saving them as pictures.
-public enum V4L2Image {
+package enum V4L2Image {
     /// The pixels of a `width` x `height` frame in `format` as packed 8-bit RGB, three bytes per
     /// pixel, rows without padding. YUYV is converted with the BT.601 limited-range integer
     /// formulas (Y 16...235 is black to white; U and V are centred on 128); RGB24 is copied row
@@ -68,16 +70,34 @@ public enum V4L2Image {
     ///   - width: pixels per row.
     ///   - height: rows.
     ///   - bytesPerLine: bytes from one row to the next in `bytes` (the format's `bytesperline`).
-    /// - Returns: nil for a format other than YUYV and RGB24, an odd width for YUYV, a stride
-    ///   too small for the width, or fewer bytes than the frame needs.
-    public static func rgb24(
+    /// - Throws: `.invalidArgument` for a format other than YUYV and RGB24, an odd width for
+    ///   YUYV, a stride too small for the width, fewer bytes than the frame needs, or dimensions
+    ///   whose frame would not fit in memory.
+    package static func rgb24(
         from bytes: UnsafeRawBufferPointer, format: V4L2PixelFormat, width: Int, height: Int, bytesPerLine: Int
-    ) -> [UInt8]? {
-        guard let bytesPerPixel = format.bytesPerPixel, width > 0, height > 0,
-            bytesPerLine >= width * bytesPerPixel, bytes.count >= (height - 1) * bytesPerLine + width * bytesPerPixel
-        else { return nil }
-        if format == .yuyv, width % 2 != 0 { return nil }
-        var rgb = [UInt8](repeating: 0, count: width * height * 3)
+    ) throws(DMABufError) -> [UInt8] {
+        func refuse(_ why: String) -> DMABufError {
+            DMABufError(.invalidArgument, operation: "convert a \(width)x\(height) \(format) frame to RGB", hint: why)
+        }
+        guard let bytesPerPixel = format.bytesPerPixel else { throw refuse("Only YUYV and RGB24 are converted") }
+        guard width > 0, height > 0 else { throw refuse("The width and the height must be positive") }
+        if format == .yuyv, width % 2 != 0 { throw refuse("YUYV's width is even: two pixels share U and V") }
+        // Every product below in Int, or an error: the dimensions are the caller's.
+        let line = width.multipliedReportingOverflow(by: bytesPerPixel)
+        let rows = (height - 1).multipliedReportingOverflow(by: bytesPerLine)
+        let pixels = width.multipliedReportingOverflow(by: height)
+        let output = pixels.partialValue.multipliedReportingOverflow(by: 3)
+        guard !line.overflow, !rows.overflow, !pixels.overflow, !output.overflow else {
+            throw refuse("The frame is larger than memory can hold")
+        }
+        guard bytesPerLine >= line.partialValue else {
+            throw refuse("\(bytesPerLine) bytes per line is less than the \(line.partialValue) of a line's pixels")
+        }
+        let needed = rows.partialValue.addingReportingOverflow(line.partialValue)
+        guard !needed.overflow, bytes.count >= needed.partialValue else {
+            throw refuse("The \(bytes.count) bytes given are fewer than the frame's")
+        }
+        var rgb = [UInt8](repeating: 0, count: output.partialValue)
         rgb.withUnsafeMutableBufferPointer { out in
             for row in 0..<height {
                 let line = bytes.baseAddress! + row * bytesPerLine
@@ -110,3 +130,4 @@ public enum V4L2Image {
         return (clamp(c + 409 * e), clamp(c - 100 * d - 208 * e), clamp(c + 516 * d))
     }
 }
+#endif  // os(Linux)

@@ -14,6 +14,7 @@ import Testing
 enum ModuleParameter: String {
     case maxBufferBytes = "max_buffer_bytes"
     case maxFileBytes = "max_file_bytes"
+    case maxUserBytes = "max_user_bytes"
     case maxTotalBytes = "max_total_bytes"
 
     var path: String { "/sys/module/\(DMABufExporter.exporterName)/parameters/\(rawValue)" }

@@ -95,7 +95,7 @@ extension DeviceTests {
 
         @Test func allocErrors() throws {
             let device = try DMABufExporter()
-            let zero = expectError(.invalidArgument, .kernel(.invalidArgument)) { try device.allocate(size: 0) }
+            let zero = expectError(.invalidArgument, .libraryMade) { try device.allocate(size: 0) }
             #expect(zero?.operation == "ALLOC ioctl" && zero?.target == "/dev/dmabuf_exporter")
             let limit = try ModuleParameter.maxBufferBytes.value()
             let tooBig = expectError(.limitExceeded, .kernel(.fileTooLarge)) { try device.allocate(size: limit + 1) }
@@ -122,6 +122,16 @@ extension DeviceTests {
                 try held.close()
                 held = try device.allocate(size: 4 * page)  // closing gave the bytes back
                 _ = held
+            }
+            try ModuleParameter.maxUserBytes.with(4 * page) {
+                // Two open files of one user share the user's limit.
+                let first = try DMABufExporter().allocate(size: 3 * page)
+                let over = expectError(.limitExceeded, .kernel(.diskQuotaExceeded)) {
+                    try DMABufExporter().allocate(size: 2 * page)
+                }
+                #expect(over?.hint?.contains("max_user_bytes") == true)
+                try first.close()
+                try DMABufExporter().allocate(size: 4 * page).close()
             }
             try ModuleParameter.maxTotalBytes.with(4 * page) {
                 let first = try DMABufExporter().allocate(size: 4 * page)
@@ -330,6 +340,28 @@ extension DeviceTests {
             #expect(try text(of: mapping) == "before close")
             try write("after close", to: &mapping)
             #expect(try DMABufExporter().readShared() == "after close")
+        }
+    }
+}
+
+extension DeviceTests {
+    /// Under bounce buffering (the VM tier booted with `swiotlb=force`; confidential guests and
+    /// Xen behave alike), where the kernel maps at most 256 KiB in one piece.
+    @Suite(.exporterDevice, .enabled(if: BounceBuffers.forced, "only on a kernel booted with swiotlb=force"))
+    struct BounceBuffers {
+        static var forced: Bool {
+            guard let bytes = try? Sys.readFile(FilePath("/proc/cmdline")).get() else { return false }
+            return String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isWhitespace)(separator: " ").contains { $0.hasPrefix("swiotlb=") && $0.hasSuffix("force") }
+        }
+
+        /// The system heap's 1 MiB segments cannot be bounced in one piece: IMPORT refuses the
+        /// buffer with EMSGSIZE, and the error says why and what to allocate from instead.
+        @Test func aBufferWithLongSegmentsIsRefusedWithAHint() throws {
+            let heap = try DMAHeap.system()
+            let buffer = try heap.allocate(size: 16 << 20, name: "long-segments")
+            let error = #expect(throws: DMABufError.self) { try DMABufExporter().import(buffer) }
+            #expect(error?.errno == .messageTooLong, "\(String(describing: error))")
+            #expect(error?.hint?.contains("256 KiB") == true, "\(String(describing: error?.hint))")
         }
     }
 }

@@ -28,7 +28,7 @@ extension DeviceTests {
             try withSource(source) { allocator in
                 // The child produces from the source; this process consumes and checks each frame.
                 let producerStatus = try Self.spawn(
-                    ["pool-producer", source.name, "\(Self.frameSize)", "3", "8", "never"]
+                    ["pool-producer", source.rawValue, "\(Self.frameSize)", "3", "8", "never"]
                 ) { channel in
                     var consumer = try BufferPoolConsumer(channel: channel)
                     #expect(consumer.count == 3)

@@ -365,8 +365,8 @@ extension DeviceTests {
             for source in DMABufSource.allCases where source != .heapCMA {
                 try withSource(source) { _ in
                     if source == .udmabuf, TestKernel.current == .debug { return }  // see bothPathsGiveIdenticalFrames
-                    let report = try Capture.parse(["--frames", "2", "--into", source.name]).capture()
-                    #expect(report.memory.contains(source.name), "\(report.lines)")
+                    let report = try Capture.parse(["--frames", "2", "--into", source.rawValue]).capture()
+                    #expect(report.memory.contains(source.rawValue), "\(report.lines)")
                     #expect(Set(report.inodes).count == 2)
                 }
             }

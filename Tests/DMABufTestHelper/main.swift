@@ -48,7 +48,7 @@ func makeBuffer(source: String, size: Int) throws(DMABufError) -> DMABuffer {
         try Sys.truncate(fd, size: size).get("ftruncate")
         return try DMABuffer(trusting: fd)
     }
-    guard let kind = DMABufSource(name: source) else { fail(2, "unknown source \(source)") }
+    guard let kind = DMABufSource(rawValue: source) else { fail(2, "unknown source \(source)") }
     let allocator = try kind.open()
     return try allocator.allocate(size: size, name: "pool")
 }
@@ -108,11 +108,11 @@ func consume(_ arguments: ArraySlice<String>) throws(DMABufError) -> Never {
     let channel: DMABufChannel
     if arguments[0] == "memfd" {
         #if ENABLE_MOCKING
-            channel = try DMABufChannel(
-                owning: channelDescriptor, maximumDescriptors: DMABufChannel.defaultMaximumDescriptors,
-                admission: .dmaBufsAndMemfdsForTesting)
+        channel = try DMABufChannel(
+            owning: channelDescriptor, maximumDescriptors: DMABufChannel.defaultMaximumDescriptors,
+            admission: .dmaBufsAndMemfdsForTesting)
         #else
-            fail(2, "memfd admission needs a debug build")
+        fail(2, "memfd admission needs a debug build")
         #endif
     } else {
         channel = try DMABufChannel(adopting: channelDescriptor)

@@ -17,9 +17,9 @@ import Testing
     // MARK: Sources
 
     @Test func sourceNames() {
-        #expect(DMABufSource.allCases.map(\.name) == ["heap:system", "heap:cma", "udmabuf", "exporter", "vgem"])
-        for source in DMABufSource.allCases { #expect(DMABufSource(name: source.name) == source) }
-        #expect(DMABufSource(name: "auto") == nil && DMABufSource(name: "heap") == nil)
+        #expect(DMABufSource.allCases.map(\.rawValue) == ["heap:system", "heap:cma", "udmabuf", "exporter", "vgem"])
+        for source in DMABufSource.allCases { #expect(DMABufSource(rawValue: source.rawValue) == source) }
+        #expect(DMABufSource(rawValue: "auto") == nil && DMABufSource(rawValue: "heap") == nil)
         #expect(DMABufSource.automaticOrder == [.heapSystem, .udmabuf, .exporter, .vgem])
         #expect(SourceChoice(argument: "auto") == .auto)
         #expect(SourceChoice(argument: "heap:cma") == .source(.heapCMA))

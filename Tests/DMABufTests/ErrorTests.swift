@@ -83,11 +83,14 @@ import Testing
         #expect(error?.operation == "ALLOC ioctl" && error?.target == "/dev/null")
     }
 
-    @Test func negativeSizeIsRefusedBeforeTheKernel() {
+    /// Every allocator refuses a size below 1 (the `DMABufAllocator` contract), before the kernel.
+    @Test(arguments: [-1, 0])
+    func sizeBelowOneIsRefusedBeforeTheKernel(size: Int) {
         let mock = SyscallMock()
-        expectError(.invalidArgument, .libraryMade, mock: mock) {
-            try DMABufExporter(path: "/dev/null").allocate(size: -1)
+        let error = expectError(.invalidArgument, .libraryMade, mock: mock) {
+            try DMABufExporter(path: "/dev/null").allocate(size: size)
         }
+        #expect(error?.hint == "The size \(size) is not a positive number of bytes")
         #expect(mock.calls("ioctl").isEmpty)
     }
 }

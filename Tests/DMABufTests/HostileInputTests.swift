@@ -150,12 +150,12 @@ enum BadDescriptor: String, CaseIterable, Sendable, CustomTestStringConvertible 
     @Test func theExporterOnDevNull() throws {
         try expectNoLeaks {
             let device = try DMABufExporter(path: "/dev/null")
-            for size in [0, 1, 4096, Int.max, Int(UInt32.max) + 1] {
+            for size in [1, 4096, Int.max, Int(UInt32.max) + 1] {
                 expectError(.unsupported, .kernel(.inappropriateIOCTLForDevice), "allocate \(size)") {
                     try device.allocate(size: size)
                 }
             }
-            for size in [-1, -4096, Int.min] {
+            for size in [0, -1, -4096, Int.min] {
                 expectError(.invalidArgument, .libraryMade, "allocate \(size)") { try device.allocate(size: size) }
             }
             expectError(.unsupported, .kernel(.inappropriateIOCTLForDevice), "read-only") {

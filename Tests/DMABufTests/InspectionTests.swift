@@ -60,6 +60,14 @@ import Testing
     }
 }
 
+extension String {
+    /// The text before the second record of `BufinfoParsing.bufinfo`, and from it on.
+    fileprivate var splitAtSecondRecord: (String, String) {
+        let second = range(of: "01048576\t")!.lowerBound
+        return (String(self[..<second]), String(self[second...]))
+    }
+}
+
 @Suite struct BufinfoParsing {
     /// What 6.1 and 6.12 print (dma_buf_debug_show), with a fence and an attachment.
     static let bufinfo = """
@@ -82,7 +90,7 @@ import Testing
         """
 
     @Test func parsesEveryRecord() throws {
-        let (records, complete) = try KernelBufferRecord.parse(bufinfo: Self.bufinfo)
+        let (records, complete, _) = try KernelBufferRecord.parse(bufinfo: Self.bufinfo)
         #expect(complete)
         #expect(
             records == [
@@ -96,39 +104,62 @@ import Testing
     @Test func emptyListIsComplete() throws {
         let text =
             "\nDma-buf Objects:\nsize    \tflags   \tmode    \tcount   \texp_name\tino     \tname\n\nTotal 0 objects, 0 bytes\n"
-        let (records, complete) = try KernelBufferRecord.parse(bufinfo: text)
+        let (records, complete, _) = try KernelBufferRecord.parse(bufinfo: text)
         #expect(records.isEmpty && complete)
     }
 
     /// A name is set by its holder and printed verbatim: tabs, colons and newlines too.
     @Test func namesWithTabsAndNewlines() throws {
         let text = Self.bufinfo.replacingOccurrences(of: "\tframe-0\n", with: "\tx\ty: z\n00004096\tspoof\n")
-        let (records, complete) = try KernelBufferRecord.parse(bufinfo: text)
+        let (records, complete, _) = try KernelBufferRecord.parse(bufinfo: text)
         #expect(complete && records.count == 2)
         #expect(records[0].name == "x\ty: z\n00004096\tspoof" && records[0].attachments == ["vgem"])
     }
 
     @Test func truncatedTextGivesWhatCameBefore() throws {
         for cut in [Self.bufinfo.count - 5, 200, 120, 100] {
-            let (records, complete) = try KernelBufferRecord.parse(bufinfo: String(Self.bufinfo.prefix(cut)))
+            let (records, complete, _) = try KernelBufferRecord.parse(bufinfo: String(Self.bufinfo.prefix(cut)))
             #expect(!complete, "cut at \(cut)")
             #expect(records.count <= 2)
         }
     }
 
-    @Test(
-        arguments: [
-            "", "garbage\n", "\nDma-buf Objects:\n",
-            "size\t\texp_name\t\n99999999999999999999999\t0\t0\t1\tdrm\t5\tx\n\tAttached Devices:\nTotal 0 devices attached\n",
-            "size\t\texp_name\t\n4096\t0\t0\t-1\tdrm\t5\tx\n\tAttached Devices:\nTotal 0 devices attached\n",
-            "size\t\texp_name\t\n4096\t0\t0\t1\t\t5\tx\n\tAttached Devices:\nTotal 0 devices attached\n",
-            "size\t\texp_name\t\n4096\t0\t0\t1\tdrm\t5\tx\n\tread fence:a b\n\tsomething else\n",
-            "size\t\texp_name\t\n4096\t0\t0\t1\tdrm\t5\tx\n\tAttached Devices:\nnot a total\n\n",
-        ].map(Quoted.init))
-    func malformed(quoted: Quoted) {
+    @Test(arguments: ["", "garbage\n", "\nDma-buf Objects:\n"].map(Quoted.init))
+    func notBufinfo(quoted: Quoted) {
         expectError(.malformedInput, .libraryMade, quotesInput: true) {
             try KernelBufferRecord.parse(bufinfo: quoted.text)
         }
+    }
+
+    /// A record that does not parse is left out and said why; the records around it stay.
+    @Test(
+        arguments: [
+            "99999999999999999999999\t0\t0\t1\tdrm\t5\tx\n\tAttached Devices:\nTotal 0 devices attached\n",
+            "4096\t0\t0\t-1\tdrm\t5\tx\n\tAttached Devices:\nTotal 0 devices attached\n",
+            "4096\t0\t0\t1\t\t5\tx\n\tAttached Devices:\nTotal 0 devices attached\n",
+            "4096\t0\t0\t1\tdrm\t5\tx\n\tread fence:a b seq 1 signalled\n\tsomething else\n",
+            "4096\t0\t0\t1\tdrm\t5\tx\n\tAttached Devices:\nnot a total\n\n",
+            "4096\t0\t0\t1\tdrm\t5\tx\n\tAttached Devices:\n\tvgem\nTotal 2 devices attached\n\n",
+        ].map(Quoted.init))
+    func badRecordIsConfined(quoted: Quoted) throws {
+        let (good, bad) = Self.bufinfo.splitAtSecondRecord
+        let (records, complete, skipped) = try KernelBufferRecord.parse(bufinfo: good + quoted.text + "\n" + bad)
+        #expect(records.map(\.inode) == [1077, 1078] && complete)
+        #expect(skipped.count == 1, "\(skipped)")
+    }
+
+    /// A name is the holder's to choose (up to 31 bytes): lines in it that look like bufinfo's
+    /// own are part of the name, and cannot add or hide attachments.
+    @Test(arguments: ["\na fence:\nb", "\n\tAttached Devices:\n\tforged", "\nTotal 9 devices attached\n"])
+    func namesCannotForgeStructure(name: String) throws {
+        let (good, rest) = Self.bufinfo.splitAtSecondRecord
+        let hostile = "00004096\t00000002\t00080007\t00000001\tdrm\t00001079\t\(name)\n\tAttached Devices:\n\tvgem\n"
+        let (records, complete, skipped) = try KernelBufferRecord.parse(
+            bufinfo: good + hostile + "Total 1 devices attached\n\n" + rest)
+        #expect(complete && skipped.isEmpty, "\(skipped)")
+        #expect(records.map(\.inode) == [1077, 1079, 1078])
+        #expect(records.map(\.attachments) == [["vgem"], ["vgem"], []])
+        #expect(!records.contains { $0.attachments?.contains("forged") == true })
     }
 
     @Test func sysfsDirectory() throws {

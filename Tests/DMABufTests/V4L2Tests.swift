@@ -1,5 +1,6 @@
 import ArgumentParser
 import CDMABuf
+import DMABuf
 import DMABufV4L2
 import Testing
 
@@ -44,7 +45,7 @@ import Testing
     /// One YUYV pixel pair, converted.
     func convert(_ y0: UInt8, _ u: UInt8, _ y1: UInt8, _ v: UInt8) -> [UInt8]? {
         [y0, u, y1, v].withUnsafeBytes {
-            V4L2Image.rgb24(from: $0, format: .yuyv, width: 2, height: 1, bytesPerLine: 4)
+            try? V4L2Image.rgb24(from: $0, format: .yuyv, width: 2, height: 1, bytesPerLine: 4)
         }
     }
 
@@ -61,26 +62,32 @@ import Testing
         #expect(convert(0, 128, 255, 128) == [0, 0, 0, 255, 255, 255])
     }
 
-    @Test func strideAndShape() {
+    @Test func strideAndShape() throws {
         // Two rows of one pair each, with 4 bytes of padding per row: the padding is skipped.
         let bytes: [UInt8] = [16, 128, 16, 128, 9, 9, 9, 9, 235, 128, 235, 128, 9, 9, 9, 9]
-        let rgb = bytes.withUnsafeBytes {
-            V4L2Image.rgb24(from: $0, format: .yuyv, width: 2, height: 2, bytesPerLine: 8)
+        let rgb = try bytes.withUnsafeBytes {
+            try V4L2Image.rgb24(from: $0, format: .yuyv, width: 2, height: 2, bytesPerLine: 8)
         }
         #expect(rgb == [0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 255, 255])
         let rows: [UInt8] = [1, 2, 3, 4, 5, 6, 0, 0, 7, 8, 9, 10, 11, 12, 0, 0]
         #expect(
-            rows.withUnsafeBytes {
-                V4L2Image.rgb24(from: $0, format: .rgb24, width: 2, height: 2, bytesPerLine: 8)
+            try rows.withUnsafeBytes {
+                try V4L2Image.rgb24(from: $0, format: .rgb24, width: 2, height: 2, bytesPerLine: 8)
             } == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+        let refused: [(V4L2PixelFormat, width: Int, height: Int, bytesPerLine: Int)] = [
+            (.yuyv, 3, 1, 8),  // odd width
+            (.yuyv, 4, 1, 4),  // stride too small
+            (.yuyv, 2, 3, 8),  // too few bytes
+            (V4L2PixelFormat(name: "NV12")!, 2, 1, 8),
+            (.yuyv, 0, 1, 8),
+        ]
         bytes.withUnsafeBytes { raw in
-            #expect(V4L2Image.rgb24(from: raw, format: .yuyv, width: 3, height: 1, bytesPerLine: 8) == nil)  // odd
-            #expect(V4L2Image.rgb24(from: raw, format: .yuyv, width: 4, height: 1, bytesPerLine: 4) == nil)  // stride
-            #expect(V4L2Image.rgb24(from: raw, format: .yuyv, width: 2, height: 3, bytesPerLine: 8) == nil)  // short
-            #expect(
-                V4L2Image.rgb24(from: raw, format: V4L2PixelFormat(name: "NV12")!, width: 2, height: 1, bytesPerLine: 8)
-                    == nil)
-            #expect(V4L2Image.rgb24(from: raw, format: .yuyv, width: 0, height: 1, bytesPerLine: 8) == nil)
+            for (format, width, height, bytesPerLine) in refused {
+                #expect(throws: DMABufError.self) {
+                    try V4L2Image.rgb24(
+                        from: raw, format: format, width: width, height: height, bytesPerLine: bytesPerLine)
+                }
+            }
         }
     }
 }

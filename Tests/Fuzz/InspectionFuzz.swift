@@ -14,7 +14,7 @@ func inspectionParserFuzz(_ text: String) {
         precondition(error.hint?.isEmpty == false)
     }
     do {
-        let (records, _) = try KernelBufferRecord.parse(bufinfo: text)
+        let (records, _, _) = try KernelBufferRecord.parse(bufinfo: text)
         for record in records {
             precondition(record.size >= 0 && (record.fileCount ?? 0) >= 0, "implausible record: \(record)")
             precondition(text.contains(record.exporterName), "invented exporter: \(record)")

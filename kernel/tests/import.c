@@ -640,18 +640,21 @@ static void test_64mib(void)
 /*
  * IMPORT is killable: SIGKILL 10 ms into the checksum of a 1 GiB buffer
  * ends the process within 100 ms (under TCG the whole read takes seconds),
- * and nothing stays attached.
+ * and nothing stays attached. Mapping and unmapping 1 GiB for the CPU is
+ * not interruptible and costs what it costs on the kernel at hand (on the
+ * debug kernel, KASAN's vmap shadow makes it about 2 s): it is measured
+ * first, as an IMPORT of one page of the same buffer, and allowed on top.
  */
 static void test_killable(void)
 {
 	const unsigned long long size = 1024 * MiB;
 	struct dmabuf_exporter_import imp;
 	int ready[2], fd, status;
-	double killed, gone;
+	double killed, gone, fixed = 0;
 	pid_t pid;
 	char c;
 
-	SECTION("SIGKILL 10 ms into an IMPORT of 1 GiB: gone within 100 ms");
+	SECTION("SIGKILL 10 ms into an IMPORT of 1 GiB: gone within 100 ms of the mapping's cost");
 	if (bounced) {
 		/* Mapped TO_DEVICE, 1 GiB would need a bounce pool of 1 GiB. */
 		printf("import: not under swiotlb=force, whose pool holds 64 MiB\n");
@@ -664,6 +667,14 @@ static void test_killable(void)
 	param_set("max_buffer_bytes", size);
 	param_set("max_total_bytes", size);
 	fd = must_alloc(import_dev, size, O_RDONLY | O_CLOEXEC, "killable");
+	for (int i = 0; i < 2; i++) {
+		double start = now_sec(), t;
+
+		CHECK(do_import(fd, 0, PAGE, &imp) == 0);
+		t = now_sec() - start;
+		if (t > fixed)
+			fixed = t;
+	}
 	CHECK(pipe(ready) == 0);
 	pid = fork();
 	CHECK(pid >= 0);
@@ -683,8 +694,10 @@ static void test_killable(void)
 	gone = now_sec() - killed;
 	CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
 	       "the IMPORT ended before the kill (status %#x)", status);
-	printf("import: killed 10 ms into IMPORT of 1 GiB, gone %.1f ms later\n", gone * 1e3);
-	CHECKF(gone < 0.1, "gone %.1f ms after SIGKILL", gone * 1e3);
+	printf("import: killed 10 ms into IMPORT of 1 GiB, gone %.1f ms later (mapping 1 GiB costs %.1f ms)\n",
+	       gone * 1e3, fixed * 1e3);
+	CHECKF(gone < fixed + 0.1, "gone %.1f ms after SIGKILL, mapping costs %.1f ms", gone * 1e3,
+	       fixed * 1e3);
 	CHECK(our_attachments() == 0);
 	close(fd);
 	param_reset("max_buffer_bytes");

@@ -4,10 +4,14 @@
  * linux-libc-dev headers only. Swift cannot import function-like macros such
  * as _IOWR, so every ioctl number is re-exported here as a function with the
  * macro's own name, prefixed CDMABuf_. Structs come straight from the uapi
- * headers. Nothing here is typed by hand.
+ * headers; what older headers lack is typed once in CDMABufUAPI.h. Empty
+ * where the kernel is not Linux, so that a package that also builds elsewhere
+ * can depend on this one.
  */
 #ifndef CDMABUF_H
 #define CDMABUF_H
+
+#ifdef __linux__
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +31,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "CDMABufSWSync.h"
+#include "CDMABufUAPI.h"
 
 /* dma-buf core */
 static inline unsigned long CDMABuf_DMA_BUF_IOCTL_SYNC(void) { return DMA_BUF_IOCTL_SYNC; }
@@ -172,7 +176,7 @@ static inline unsigned long CDMABuf_udmabuf_create_list_size(unsigned int count)
 static inline unsigned long CDMABuf_SYNC_IOC_MERGE(void) { return SYNC_IOC_MERGE; }
 static inline unsigned long CDMABuf_SYNC_IOC_FILE_INFO(void) { return SYNC_IOC_FILE_INFO; }
 
-/* sw_sync, the debug-only software timeline (CDMABufSWSync.h) */
+/* sw_sync, the debug-only software timeline (CDMABufUAPI.h) */
 static inline unsigned long CDMABuf_SW_SYNC_IOC_CREATE_FENCE(void) { return SW_SYNC_IOC_CREATE_FENCE; }
 static inline unsigned long CDMABuf_SW_SYNC_IOC_INC(void) { return SW_SYNC_IOC_INC; }
 
@@ -259,10 +263,12 @@ int CDMABuf_F_SEAL_FUTURE_WRITE(void);
 static inline long CDMABuf_TMPFS_MAGIC(void) { return TMPFS_MAGIC; }
 static inline long CDMABuf_HUGETLBFS_MAGIC(void) { return HUGETLBFS_MAGIC; }
 
-/* glibc functions Swift's Glibc module hides behind _GNU_SOURCE (CDMABuf.c) */
+/* libc functions Swift's Glibc module hides behind _GNU_SOURCE (CDMABuf.c) */
 /** The symbolic name of an errno value ("ENOENT"), or NULL if unknown. */
 const char *CDMABuf_errno_name(int errnum);
 /** memfd_create(2). */
 int CDMABuf_memfd_create(const char *name, unsigned int flags);
+
+#endif /* __linux__ */
 
 #endif /* CDMABUF_H */

@@ -1,3 +1,4 @@
+#if os(Linux)
 import SystemPackage
 
 /// Something that hands out dma-bufs of a size, optionally named: a DMA heap (``DMAHeap``),
@@ -52,3 +53,4 @@ package enum AllocationRequest {
         return buffer
     }
 }
+#endif  // os(Linux)

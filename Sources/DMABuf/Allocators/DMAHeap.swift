@@ -1,5 +1,10 @@
+#if os(Linux)
 internal import CDMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 /// A DMA heap, `/dev/dma_heap/<name>`: the kernel's general allocator of dma-bufs
@@ -166,3 +171,4 @@ public struct DMAHeap: ~Copyable, Sendable, DescriptorOwner, DMABufAllocator {
         }
     }
 }
+#endif  // os(Linux)

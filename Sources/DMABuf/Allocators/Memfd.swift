@@ -1,5 +1,10 @@
+#if os(Linux)
 internal import CDMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 /// The owner of a memfd: anonymous shared memory, the producer's side of a udmabuf
@@ -66,9 +71,12 @@ public struct Memfd: ~Copyable, Sendable, DescriptorOwner {
 
     /// Writes `bytes` at `offset` (pwrite), all of them.
     ///
-    /// - Throws: a ``DMABufError``; ``DMABufError/Code/badResponse`` if the file takes no bytes.
+    /// - Throws: a ``DMABufError``: ``DMABufError/Code/invalidArgument`` for a negative offset or
+    ///   one the bytes would run past Int.max from; ``DMABufError/Code/badResponse`` if the file
+    ///   takes no bytes.
     public func write(_ bytes: some Collection<UInt8>, at offset: Int) throws(DMABufError) {
         let bytes = Array(bytes)
+        try checkRange(count: bytes.count, at: offset, "pwrite")
         var written = 0
         let descriptor = _owned.rawValue
         while written < bytes.count {
@@ -82,7 +90,11 @@ public struct Memfd: ~Copyable, Sendable, DescriptorOwner {
     }
 
     /// Reads `count` bytes at `offset` (pread); fewer at the end of the file.
+    ///
+    /// - Throws: a ``DMABufError``: ``DMABufError/Code/invalidArgument`` for a negative count or
+    ///   offset, or a range that runs past Int.max.
     public func read(count: Int, at offset: Int) throws(DMABufError) -> [UInt8] {
+        try checkRange(count: count, at: offset, "pread")
         var bytes = [UInt8](repeating: 0, count: count)
         var done = 0
         let descriptor = _owned.rawValue
@@ -94,6 +106,15 @@ public struct Memfd: ~Copyable, Sendable, DescriptorOwner {
             done += n
         }
         return Array(bytes[..<done])
+    }
+
+    /// Refuses what pread and pwrite cannot take before an Array or the offset arithmetic traps.
+    private func checkRange(count: Int, at offset: Int, _ call: String) throws(DMABufError) {
+        guard count >= 0, offset >= 0, !offset.addingReportingOverflow(count).overflow else {
+            throw DMABufError(
+                .invalidArgument, operation: "\(call) \(count) bytes at \(offset)", target: target,
+                hint: "The count and the offset must be 0 or more, and their sum must fit in an Int")
+        }
     }
 
     private var target: String { "memfd fd \(_owned.rawValue.rawValue)" }
@@ -132,3 +153,4 @@ extension Memfd {
         }
     }
 }
+#endif  // os(Linux)

@@ -1,5 +1,10 @@
+#if os(Linux)
 internal import CDMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 /// The udmabuf device, `/dev/udmabuf` (CONFIG_UDMABUF): turns pages of a memfd into a dma-buf.
@@ -222,10 +227,14 @@ public struct UDMABufDevice: ~Copyable, Sendable, DescriptorOwner, DMABufAllocat
                         + "whole pages. Start at \(max(0, range.lowerBound) / page * page) instead")
             }
             guard !range.isEmpty, range.count % page == 0 else {
-                let up = (range.count + page - 1) / page * page
+                // Rounded up to whole pages, where that fits in an Int.
+                let up = range.count.addingReportingOverflow(page - 1)
+                let use =
+                    up.overflow
+                    ? "" : " Use \(max(up.partialValue / page * page, page)) bytes (and a memfd at least that large)"
                 throw refuse(
                     "The size \(range.count) is not a positive multiple of the page size \(page): udmabuf "
-                        + "shares whole pages. Use \(max(up, page)) bytes (and a memfd at least that large)")
+                        + "shares whole pages.\(use)")
             }
             let fileSize = try Sys.stat(fd).map { Int($0.st_size) }.get(operation + ": fstat", on: target)
             guard range.upperBound <= fileSize else {
@@ -233,7 +242,11 @@ public struct UDMABufDevice: ~Copyable, Sendable, DescriptorOwner, DMABufAllocat
                     "The range \(range) ends past the memfd's \(fileSize) bytes. Make the memfd at least "
                         + "\(range.upperBound) bytes (ftruncate) before sealing it")
             }
-            total += range.count
+            let sum = total.addingReportingOverflow(range.count)
+            guard !sum.overflow else {
+                throw refuse("The ranges add up to more bytes than an Int holds; udmabuf takes far fewer")
+            }
+            total = sum.partialValue
         }
         guard let limits else { return }
         if segments.count > limits.listLimit {
@@ -322,3 +335,4 @@ extension UDMABufDevice {
         }
     }
 }
+#endif  // os(Linux)

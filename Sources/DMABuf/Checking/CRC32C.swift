@@ -1,3 +1,4 @@
+#if os(Linux)
 /// CRC-32C (Castagnoli), the checksum of iSCSI, ext4 and btrfs, and the one the kernel's `crc32c()`
 /// computes: reflected polynomial 0x82F63B78, initial value and final XOR 0xFFFFFFFF.
 ///
@@ -8,17 +9,17 @@
 /// try mapping.withCPUAccess(.read) { bytes in crc.update(bytes) }
 /// print(crc.value)
 /// ```
-public struct CRC32C: Hashable, Sendable {
+package struct CRC32C: Hashable, Sendable {
     private var state: UInt32 = 0xFFFF_FFFF
 
     /// A checksum of no bytes yet.
-    public init() {}
+    package init() {}
 
     /// The checksum of the bytes given so far.
-    public var value: UInt32 { state ^ 0xFFFF_FFFF }
+    package var value: UInt32 { state ^ 0xFFFF_FFFF }
 
     /// Adds `bytes` to the checksum.
-    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    package mutating func update(_ bytes: UnsafeRawBufferPointer) {
         var crc = state
         Self.table.withUnsafeBufferPointer { table in
             for byte in bytes {
@@ -29,25 +30,25 @@ public struct CRC32C: Hashable, Sendable {
     }
 
     /// Adds the bytes of `span` to the checksum.
-    public mutating func update(_ span: RawSpan) {
+    package mutating func update(_ span: RawSpan) {
         span.withUnsafeBytes { update($0) }
     }
 
     /// Adds `bytes` to the checksum.
-    public mutating func update(_ bytes: some Sequence<UInt8>) {
+    package mutating func update(_ bytes: some Sequence<UInt8>) {
         let array = Array(bytes)
         array.withUnsafeBytes { update($0) }
     }
 
     /// The checksum of `bytes`.
-    public static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 {
+    package static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 {
         var crc = CRC32C()
         crc.update(bytes)
         return crc.value
     }
 
     /// The checksum of the bytes of `span`.
-    public static func checksum(_ span: RawSpan) -> UInt32 {
+    package static func checksum(_ span: RawSpan) -> UInt32 {
         var crc = CRC32C()
         crc.update(span)
         return crc.value
@@ -59,3 +60,4 @@ public struct CRC32C: Hashable, Sendable {
         return crc
     }
 }
+#endif  // os(Linux)

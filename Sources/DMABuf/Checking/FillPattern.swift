@@ -1,3 +1,4 @@
+#if os(Linux)
 /// A reproducible byte pattern, a function of a seed and each byte's offset in the buffer: fill a
 /// buffer in one process and check it, or a part of it, in another (or in the kernel, by its
 /// CRC-32C), knowing only the seed.
@@ -10,12 +11,12 @@
 /// try mapping.withCPUAccess(.write) { bytes in pattern.fill(&bytes, startingAt: mapping.offset) }
 /// let expected = pattern.checksum(of: 4096..<8192)  // CRC-32C of those bytes of the pattern
 /// ```
-public struct FillPattern: Hashable, Sendable {
+package struct FillPattern: Hashable, Sendable {
     /// The seed.
-    public var seed: UInt64
+    package var seed: UInt64
 
     /// The pattern of `seed`.
-    public init(seed: UInt64) {
+    package init(seed: UInt64) {
         self.seed = seed
     }
 
@@ -30,23 +31,23 @@ public struct FillPattern: Hashable, Sendable {
     }
 
     /// The pattern's byte at `offset` in the buffer.
-    public func byte(at offset: Int) -> UInt8 {
+    package func byte(at offset: Int) -> UInt8 {
         UInt8(truncatingIfNeeded: word(offset >> 3) >> (UInt64(offset & 7) * 8))
     }
 
     /// Writes the pattern into `bytes`, whose first byte is at `offset` in the buffer.
-    public func fill(_ bytes: UnsafeMutableRawBufferPointer, startingAt offset: Int = 0) {
+    package func fill(_ bytes: UnsafeMutableRawBufferPointer, startingAt offset: Int = 0) {
         for index in 0..<bytes.count { bytes[index] = byte(at: offset + index) }
     }
 
     /// Writes the pattern into `bytes`, whose first byte is at `offset` in the buffer.
-    public func fill(_ bytes: inout MutableRawSpan, startingAt offset: Int = 0) {
+    package func fill(_ bytes: inout MutableRawSpan, startingAt offset: Int = 0) {
         bytes.withUnsafeMutableBytes { fill($0, startingAt: offset) }
     }
 
     /// The offset in the buffer of the first byte of `bytes` (whose first byte is at `offset`) that
     /// differs from the pattern, or nil if all match.
-    public func firstMismatch(in bytes: UnsafeRawBufferPointer, startingAt offset: Int = 0) -> Int? {
+    package func firstMismatch(in bytes: UnsafeRawBufferPointer, startingAt offset: Int = 0) -> Int? {
         for index in 0..<bytes.count where bytes[index] != byte(at: offset + index) {
             return offset + index
         }
@@ -55,18 +56,18 @@ public struct FillPattern: Hashable, Sendable {
 
     /// The offset in the buffer of the first byte of `bytes` (whose first byte is at `offset`) that
     /// differs from the pattern, or nil if all match.
-    public func firstMismatch(in bytes: RawSpan, startingAt offset: Int = 0) -> Int? {
+    package func firstMismatch(in bytes: RawSpan, startingAt offset: Int = 0) -> Int? {
         bytes.withUnsafeBytes { firstMismatch(in: $0, startingAt: offset) }
     }
 
     /// The pattern's bytes over `range` of the buffer.
-    public func bytes(_ range: Range<Int>) -> [UInt8] {
+    package func bytes(_ range: Range<Int>) -> [UInt8] {
         range.map(byte(at:))
     }
 
     /// The CRC-32C of the pattern's bytes over `range` of the buffer: what a reader of a buffer
     /// filled with this pattern must compute over that range.
-    public func checksum(of range: Range<Int>) -> UInt32 {
+    package func checksum(of range: Range<Int>) -> UInt32 {
         var crc = CRC32C()
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         var start = range.lowerBound
@@ -81,3 +82,4 @@ public struct FillPattern: Hashable, Sendable {
         return crc.value
     }
 }
+#endif  // os(Linux)

@@ -1,5 +1,10 @@
+#if os(Linux)
 internal import CDMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 extension DMABuffer {
@@ -101,3 +106,4 @@ extension DMABuffer {
 }
 
 private func fenceTarget(_ fd: FileDescriptor) -> String { "dma-buf fd \(fd.rawValue)" }
+#endif  // os(Linux)

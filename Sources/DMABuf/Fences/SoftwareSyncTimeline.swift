@@ -1,5 +1,10 @@
+#if os(Linux)
 internal import CDMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 /// A software fence timeline (sw_sync), for tests: fences on it signal when the timeline's
@@ -7,19 +12,19 @@ import SystemPackage
 /// CONFIG_SW_SYNC have it in debugfs; Debian's stock kernels do not.
 ///
 /// Closing the timeline signals its pending fences with an error.
-public struct SoftwareSyncTimeline: ~Copyable, Sendable {
+package struct SoftwareSyncTimeline: ~Copyable, Sendable {
     private let owned: OwnedDescriptor
     /// The debugfs file it was opened from.
-    public let path: FilePath
+    package let path: FilePath
 
     /// Where sw_sync lives when debugfs is mounted.
-    public static let defaultPath: FilePath = "/sys/kernel/debug/sync/sw_sync"
+    package static let defaultPath: FilePath = "/sys/kernel/debug/sync/sw_sync"
 
     /// Opens a new timeline (each open is one), counter at 0.
     ///
     /// - Throws: ``DMABufError/Code/deviceMissing`` where the kernel has no sw_sync or debugfs is
     ///   not mounted.
-    public init(path: FilePath = SoftwareSyncTimeline.defaultPath) throws(DMABufError) {
+    package init(path: FilePath = SoftwareSyncTimeline.defaultPath) throws(DMABufError) {
         let descriptor = try Sys.open(path, O_RDWR).get(
             "open", on: path.string,
             hint: {
@@ -35,7 +40,7 @@ public struct SoftwareSyncTimeline: ~Copyable, Sendable {
     /// - Parameters:
     ///   - value: the counter value at which it signals.
     ///   - name: the fence's name, cut to 31 bytes.
-    public borrowing func makeFence(at value: UInt32, name: String = "dmabuf") throws(DMABufError) -> SyncFile {
+    package borrowing func makeFence(at value: UInt32, name: String = "dmabuf") throws(DMABufError) -> SyncFile {
         var create = sw_sync_create_fence_data()
         create.value = value
         create.fence = -1
@@ -49,15 +54,16 @@ public struct SoftwareSyncTimeline: ~Copyable, Sendable {
     }
 
     /// Moves the counter on by `steps` (SW_SYNC_IOC_INC), signalling the fences it passes.
-    public borrowing func advance(by steps: UInt32 = 1) throws(DMABufError) {
+    package borrowing func advance(by steps: UInt32 = 1) throws(DMABufError) {
         var steps = steps
         _ = try Sys.ioctl(owned.rawValue, CDMABuf_SW_SYNC_IOC_INC(), &steps).get(
             "SW_SYNC_IOC_INC by \(steps)", on: path.string)
     }
 
     /// Closes the timeline, reporting failure.
-    public consuming func close() throws(DMABufError) {
+    package consuming func close() throws(DMABufError) {
         let path = self.path
         try owned.close().get("close", on: path.string)
     }
 }
+#endif  // os(Linux)

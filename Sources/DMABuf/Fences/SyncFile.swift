@@ -1,5 +1,10 @@
+#if os(Linux)
 internal import CDMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 /// The owner of a sync_file: an fd that stands for one or more fences, signalled when the work
@@ -182,3 +187,4 @@ extension SyncFile {
         public var fences: [Fence]
     }
 }
+#endif  // os(Linux)

@@ -1,3 +1,4 @@
+#if os(Linux)
 /// When a wait gives up: a timeout converted once, at the start of the wait, into an instant on
 /// the continuous clock, so that retries (EINTR, a wake-up with nothing to read) wait only for
 /// what is left.
@@ -61,3 +62,4 @@ package struct Deadline: Sendable {
         }
     }
 }
+#endif  // os(Linux)

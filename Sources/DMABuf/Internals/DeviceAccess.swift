@@ -1,5 +1,10 @@
+#if os(Linux)
 internal import CDMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 /// Words for why a device node could not be opened, shared by every allocator and the source picker.
@@ -96,3 +101,4 @@ extension Result {
         if case .success(let value) = self { value } else { fallback }
     }
 }
+#endif  // os(Linux)

@@ -1,3 +1,4 @@
+#if os(Linux)
 import SystemPackage
 
 /// The ownership of one fd, which every ``DescriptorOwner`` keeps: the fd is closed exactly
@@ -89,3 +90,4 @@ extension DMABuffer {
         }
     }
 }
+#endif  // os(Linux)

@@ -1,5 +1,10 @@
+#if os(Linux)
 import Dispatch
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Synchronization
 import SystemPackage
 
@@ -122,3 +127,4 @@ package enum Readiness {
         }
     }
 }
+#endif  // os(Linux)

@@ -1,5 +1,10 @@
+#if os(Linux)
 internal import CDMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 /// What one `recvmsg` brought: a byte count, how many fds arrived (in the caller's buffer), and
@@ -26,11 +31,11 @@ extension Sys {
             Glibc.socketpair(AF_UNIX, CDMABuf_SOCK_SEQPACKET() | CDMABuf_SOCK_CLOEXEC(), 0, &ends)
         }.map { _ in
             #if ENABLE_MOCKING
-                // socketpair returns 0: record the two fds it made so that leak checks see them.
-                for end in ends {
-                    SyscallMock.current?.record(
-                        SystemCall("socketpair end", createsDescriptor: true), .success(Int(end)), injected: false)
-                }
+            // socketpair returns 0: record the two fds it made so that leak checks see them.
+            for end in ends {
+                SyscallMock.current?.record(
+                    SystemCall("socketpair end", createsDescriptor: true), .success(Int(end)), injected: false)
+            }
             #endif
             return (FileDescriptor(rawValue: ends[0]), FileDescriptor(rawValue: ends[1]))
         }
@@ -145,12 +150,12 @@ extension Sys {
                 UInt32(descriptors.count), &received, &dropped, &truncated, &controlTruncated, flags)
         }.map { count in
             #if ENABLE_MOCKING
-                // Fds that arrive are opened by this call: let leak checks see them.
-                for descriptor in descriptors[..<Int(received)] {
-                    SyscallMock.current?.record(
-                        SystemCall("recvmsg(SCM_RIGHTS)", descriptor: fd.rawValue, createsDescriptor: true),
-                        .success(Int(descriptor)), injected: false)
-                }
+            // Fds that arrive are opened by this call: let leak checks see them.
+            for descriptor in descriptors[..<Int(received)] {
+                SyscallMock.current?.record(
+                    SystemCall("recvmsg(SCM_RIGHTS)", descriptor: fd.rawValue, createsDescriptor: true),
+                    .success(Int(descriptor)), injected: false)
+            }
             #endif
             return ReceivedPacket(
                 byteCount: Int(count), descriptorCount: Int(received), droppedDescriptors: Int(dropped),
@@ -181,3 +186,4 @@ extension Sys {
         }
     }
 }
+#endif  // os(Linux)

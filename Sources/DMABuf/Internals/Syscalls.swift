@@ -1,5 +1,10 @@
+#if os(Linux)
 internal import CDMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Synchronization
 import SystemPackage
 
@@ -29,27 +34,27 @@ package func syscall<T: FixedWidthInteger>(
     while true {
         let value: T
         #if ENABLE_MOCKING
-            if let mock = SyscallMock.current {
-                let described = call()
-                switch mock.response(to: described) {
-                case .fail(let error):
-                    mock.record(described, .failure(error), injected: true)
-                    if retry.retries(error) { continue }
-                    return .failure(error)
-                case .succeed(let fake):
-                    mock.record(described, .success(fake), injected: true)
-                    return .success(T(truncatingIfNeeded: fake))
-                case .passThrough:
-                    value = body()
-                    let error = Errno(rawValue: Glibc.errno)
-                    mock.record(described, value == -1 ? .failure(error) : .success(Int(value)), injected: false)
-                    Glibc.errno = error.rawValue
-                }
-            } else {
+        if let mock = SyscallMock.current {
+            let described = call()
+            switch mock.response(to: described) {
+            case .fail(let error):
+                mock.record(described, .failure(error), injected: true)
+                if retry.retries(error) { continue }
+                return .failure(error)
+            case .succeed(let fake):
+                mock.record(described, .success(fake), injected: true)
+                return .success(T(truncatingIfNeeded: fake))
+            case .passThrough:
                 value = body()
+                let error = Errno(rawValue: Glibc.errno)
+                mock.record(described, value == -1 ? .failure(error) : .success(Int(value)), injected: false)
+                Glibc.errno = error.rawValue
             }
-        #else
+        } else {
             value = body()
+        }
+        #else
+        value = body()
         #endif
         guard value == -1 else { return .success(value) }
         let error = Errno(rawValue: Glibc.errno)
@@ -58,15 +63,15 @@ package func syscall<T: FixedWidthInteger>(
 }
 
 #if ENABLE_MOCKING
-    package typealias SystemCallDescription = SystemCall
+package typealias SystemCallDescription = SystemCall
 #else
-    /// Release builds describe no calls.
-    package struct SystemCallDescription {
-        package init(
-            _ name: String, descriptor: CInt? = nil, request: UInt? = nil, argument: UInt64? = nil,
-            createsDescriptor: Bool = false
-        ) {}
-    }
+/// Release builds describe no calls.
+package struct SystemCallDescription {
+    package init(
+        _ name: String, descriptor: CInt? = nil, request: UInt? = nil, argument: UInt64? = nil,
+        createsDescriptor: Bool = false
+    ) {}
+}
 #endif
 
 /// Thin typed wrappers over the libc calls the library makes, all through `syscall`.
@@ -106,11 +111,11 @@ package enum Sys {
     ) -> Result<CInt, Errno> {
         withUnsafeMutableBytes(of: &value) { bytes in
             #if ENABLE_MOCKING
-                if SyscallMock.current != nil {
-                    var call = SystemCall("ioctl", descriptor: fd.rawValue, request: request, argument: argument)
-                    call.argumentBytes = Array(bytes)
-                    return syscall(call, retry: retry) { CDMABuf_ioctl(fd.rawValue, request, bytes.baseAddress!) }
-                }
+            if SyscallMock.current != nil {
+                var call = SystemCall("ioctl", descriptor: fd.rawValue, request: request, argument: argument)
+                call.argumentBytes = Array(bytes)
+                return syscall(call, retry: retry) { CDMABuf_ioctl(fd.rawValue, request, bytes.baseAddress!) }
+            }
             #endif
             return ioctl(fd, request, bytes.baseAddress!, argument: argument, retry: retry)
         }
@@ -192,7 +197,7 @@ package enum Sys {
     /// installed, so that a mock that fakes fstatfs cannot teach the process a wrong device.
     private static func withDMABufDeviceCache<R>(_ body: (borrowing Atomic<UInt64>) -> R) -> R {
         #if ENABLE_MOCKING
-            if let mock = SyscallMock.current { return body(mock.learnedDMABufDevice) }
+        if let mock = SyscallMock.current { return body(mock.learnedDMABufDevice) }
         #endif
         return body(learnedDMABufDevice)
     }
@@ -347,3 +352,4 @@ package enum Sys {
         }
     }
 }
+#endif  // os(Linux)

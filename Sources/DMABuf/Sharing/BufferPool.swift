@@ -1,3 +1,4 @@
+#if os(Linux)
 import SystemPackage
 
 /// One buffer of a pool, shared by reference: `DMABuffer` cannot live in an array itself.
@@ -399,3 +400,4 @@ public struct BufferPoolConsumer: ~Copyable, Sendable {
         try channel.close()
     }
 }
+#endif  // os(Linux)

@@ -1,3 +1,4 @@
+#if os(Linux)
 // On the wire (little-endian), 32 bytes then the name and the metadata. The format is the
 // channel's own: callers see messages, buffers and a fence, never these bytes.
 //
@@ -225,3 +226,4 @@ extension DMABufChannelMessage.Kind: CustomStringConvertible {
         }
     }
 }
+#endif  // os(Linux)

@@ -1,5 +1,10 @@
+#if os(Linux)
 internal import CDMABuf
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 /// One end of a `SOCK_SEQPACKET` Unix socket that carries ``DMABufChannelMessage``s with dma-buf
@@ -40,8 +45,8 @@ public struct DMABufChannel: ~Copyable, Sendable, DescriptorOwner {
         /// dma-bufs only: file system type DMA_BUF_MAGIC.
         case dmaBufs
         #if ENABLE_MOCKING
-            /// Memfds too, for tests on a host without dma-buf (debug builds only).
-            case dmaBufsAndMemfdsForTesting
+        /// Memfds too, for tests on a host without dma-buf (debug builds only).
+        case dmaBufsAndMemfdsForTesting
         #endif
     }
 
@@ -442,7 +447,7 @@ public struct DMABufChannel: ~Copyable, Sendable, DescriptorOwner {
         let operation = "receive a \(kind) message: fd \(position)"
         let (metadata, type) = try status.get(operation + ": fstat", on: target)
         #if ENABLE_MOCKING
-            if case .dmaBufsAndMemfdsForTesting = admission, type == Int(CDMABuf_TMPFS_MAGIC()) { return metadata }
+        if case .dmaBufsAndMemfdsForTesting = admission, type == Int(CDMABuf_TMPFS_MAGIC()) { return metadata }
         #endif
         throw DMABufError(
             .notADMABuf, operation: operation, target: target,
@@ -664,3 +669,4 @@ private struct SocketPath: ~Copyable, Sendable {
         _ = Sys.unlink(path)
     }
 }
+#endif  // os(Linux)

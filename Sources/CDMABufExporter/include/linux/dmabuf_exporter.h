@@ -1,1 +1,0 @@
-../../../../kernel/include/uapi/linux/dmabuf_exporter.h
