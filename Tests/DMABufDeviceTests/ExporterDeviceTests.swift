@@ -344,16 +344,19 @@ extension DeviceTests {
     }
 }
 
+/// Whether this kernel was booted with `swiotlb=force`: every DMA mapping is bounced.
+private var bounceBuffersForced: Bool {
+    guard let bytes = try? Sys.readFile(FilePath("/proc/cmdline")).get() else { return false }
+    return String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isWhitespace).contains {
+        $0.hasPrefix("swiotlb=") && $0.hasSuffix("force")
+    }
+}
+
 extension DeviceTests {
     /// Under bounce buffering (the VM tier booted with `swiotlb=force`; confidential guests and
     /// Xen behave alike), where the kernel maps at most 256 KiB in one piece.
-    @Suite(.exporterDevice, .enabled(if: BounceBuffers.forced, "only on a kernel booted with swiotlb=force"))
+    @Suite(.exporterDevice, .enabled(if: bounceBuffersForced, "only on a kernel booted with swiotlb=force"))
     struct BounceBuffers {
-        static var forced: Bool {
-            guard let bytes = try? Sys.readFile(FilePath("/proc/cmdline")).get() else { return false }
-            return String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isWhitespace)(separator: " ").contains { $0.hasPrefix("swiotlb=") && $0.hasSuffix("force") }
-        }
-
         /// The system heap's 1 MiB segments cannot be bounced in one piece: IMPORT refuses the
         /// buffer with EMSGSIZE, and the error says why and what to allocate from instead.
         @Test func aBufferWithLongSegmentsIsRefusedWithAHint() throws {
