@@ -658,10 +658,13 @@ extension DMABufChannel {
 }
 
 /// The path a listening socket is bound to, removed when the value goes away.
-private struct SocketPath: ~Copyable, Sendable {
-    let path: FilePath
+///
+/// Not private: a ``DMABufChannel/Listener`` stored in another module's value needs this type's
+/// metadata, which a release build does not export for a private type (the CLI's link failed).
+package struct SocketPath: ~Copyable, Sendable {
+    package let path: FilePath
 
-    init(_ path: FilePath) {
+    package init(_ path: FilePath) {
         self.path = path
     }
 
