@@ -657,7 +657,7 @@ static void test_killable(void)
 	SECTION("SIGKILL 10 ms into an IMPORT of 1 GiB: gone within 100 ms of the mapping's cost");
 	if (bounced) {
 		/* Mapped TO_DEVICE, 1 GiB would need a bounce pool of 1 GiB. */
-		printf("import: not under swiotlb=force, whose pool holds 64 MiB\n");
+		printf("import: not under swiotlb=force, whose pool (256 MiB in vm-suite --swiotlb) cannot bounce 1 GiB\n");
 		return;
 	}
 	CHECKF(mem_total_bytes() >= size + size / 2, "%s",
