@@ -2,7 +2,7 @@
 #   make demo   bootstrap, build, boot Debian 12's kernel in a VM, run the article's scenario
 #   make test   every test: host, both stock kernels, and the debug kernel
 .PHONY: all demo test bootstrap module check swift c-tests vm-test test-debug debug-kernel bench \
-	install uninstall install-udev docs lint fuzz clean
+	install uninstall install-udev docs lint fuzz coverage clean
 
 all: module swift
 
@@ -61,6 +61,11 @@ docs:
 
 lint:
 	@scripts/lint
+
+# Line coverage of the module and the Swift libraries from the last make test, with HTML
+# reports under build/coverage/ (genhtml, llvm-cov show).
+coverage:
+	@scripts/coverage --html
 
 # libFuzzer on the fdinfo and size parsers; FUZZ_ARGS go to libFuzzer.
 fuzz:

@@ -20,7 +20,8 @@ extension DeviceTests {
                 ])
             for measurement in measurements {
                 #expect(measurement.samples.count == DMABufCLI.Bench.Plan.quick.samples)
-                #expect(measurement.samples.allSatisfy { $0 > 0 && $0 < 10 }, "seconds per operation")
+                // Times: positive, and no bound; make bench measures them.
+                #expect(measurement.samples.allSatisfy { $0 > 0 }, "seconds per operation")
                 let json = measurement.json
                 #expect(json.hasPrefix("{\"kernel\":\"") && json.hasSuffix("}"))
                 for field in ["\"group\":\"ops\"", "\"path\":\"swift\"", "\"unit\":\"s\"", "\"iterations\":3"] {
@@ -30,7 +31,16 @@ extension DeviceTests {
         }
 
         @Test func commandPrintsJSONLines() throws {
-            try DMABufCLI.Bench.parse(["--quick", "--json"]).run()
+            let (status, output) = try HelperProcess.runCommand(["bench", "--quick", "--json"])
+            #expect(status == 0, "\(output)")
+            let lines = output.split(separator: "\n")
+            // One line per measure of the quick plan, each a JSON object of the Swift path, nothing else.
+            #expect(lines.count == 5, "\(output)")
+            for line in lines {
+                #expect(
+                    line.hasPrefix("{\"kernel\":\"") && line.hasSuffix("}") && line.contains("\"path\":\"swift\""),
+                    "\(line)")
+            }
         }
     }
 }

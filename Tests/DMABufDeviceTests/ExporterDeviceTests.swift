@@ -2,6 +2,7 @@ import ArgumentParser
 import CDMABuf
 import DMABuf
 import DMABufExporterClient
+import DMABufSources
 import DMABufTestSupport
 import Glibc
 import SystemPackage
@@ -79,7 +80,14 @@ extension DeviceTests {
         }
 
         @Test func allocCommandSucceeds() throws {
-            try Alloc.parse(["--size", "64K", "--name", "cli-test", "--read-only"]).run()
+            let automatic = try DMABufSource.automatic()
+            let exporter = try automatic.allocate(size: 1 << 16, name: nil).info().exporterName
+            try HelperProcess.expectCommand(
+                ["alloc", "--size", "64K", "--name", "cli-test", "--read-only"],
+                printsLines: [
+                    "source    \(automatic.source) (\(automatic.path))", "size      65536 bytes (64 KiB)",
+                    "exporter  \(exporter)", "name      cli-test", "access    read-only",
+                ])
         }
 
         // MARK: Allocation

@@ -65,6 +65,37 @@ package struct HelperProcess: ~Copyable {
         FilePath(try path()).removingLastComponent().appending(name).string
     }
 
+    /// Runs the built `dmabuf` command with `arguments` to its end and returns its exit status
+    /// (nil if it was still running after `timeout`, and killed) and what it printed, standard
+    /// output and error together.
+    package static func runCommand(
+        _ arguments: [String], timeout: Duration = .seconds(120)
+    ) throws -> (status: CInt?, output: String) {
+        let outputPath = "/dev/shm/dmabuf-command-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { unlink(outputPath) }
+        var command = try HelperProcess(executable: try built("dmabuf"), arguments, outputPath: outputPath)
+        let status = command.wait(timeout: timeout)
+        let output = try Sys.readFile(FilePath(outputPath)).get()
+        return (status, String(decoding: output, as: UTF8.self))
+    }
+
+    /// Runs `dmabuf` with `arguments` as `runCommand` does, and checks that it exits with 0 and
+    /// prints every line of `lines` (as whole lines, in any order). Returns its output.
+    @discardableResult
+    package static func expectCommand(
+        _ arguments: [String], printsLines lines: [String], sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> String {
+        let (status, output) = try runCommand(arguments)
+        #expect(status == 0, "dmabuf \(arguments.joined(separator: " ")): \(output)", sourceLocation: sourceLocation)
+        let printed = Set(output.split(separator: "\n").map(String.init))
+        for line in lines where !printed.contains(line) {
+            Issue.record(
+                "dmabuf \(arguments.joined(separator: " ")) did not print '\(line)':\n\(output)",
+                sourceLocation: sourceLocation)
+        }
+        return output
+    }
+
     deinit {
         if !reaped {
             Glibc.kill(pid, SIGKILL)

@@ -13,22 +13,30 @@ package enum TestEnvironment {
     /// Set by the VM runner: the devices must be there, so device tests run (and fail) without them.
     package static let requiresDevices = getenv("DMABUF_VM").map { String(cString: $0) } == "1"
 
+    /// Set by hand (DMABUF_HOST_DEVICES=1) to run the device tests on the host, against the devices
+    /// and modules it already has. Without it, or DMABUF_VM=1, the tests touch no device of the
+    /// host's and load no module.
+    package static let usesHostDevices = getenv("DMABUF_HOST_DEVICES").map { String(cString: $0) } == "1"
+
     package static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 }
 
 extension Trait where Self == ConditionTrait {
-    /// Runs where /dev/dmabuf_exporter exists, and always where DMABUF_VM=1.
+    /// Runs where DMABUF_VM=1, and on a host with /dev/dmabuf_exporter that DMABUF_HOST_DEVICES=1 lends.
     package static var exporterDevice: Self {
         .enabled(
-            if: TestEnvironment.requiresDevices || TestEnvironment.exists(DMABufExporter.defaultPath.string),
-            "needs \(DMABufExporter.defaultPath); DMABUF_VM=1 makes its absence a failure")
+            if: TestEnvironment.requiresDevices
+                || (TestEnvironment.usesHostDevices && TestEnvironment.exists(DMABufExporter.defaultPath.string)),
+            "needs \(DMABufExporter.defaultPath): runs in the VM (DMABUF_VM=1), or on the host with DMABUF_HOST_DEVICES=1"
+        )
     }
 
-    /// Runs where a vgem DRM device exists, and always where DMABUF_VM=1.
+    /// Runs where DMABUF_VM=1, and on a host with a vgem device that DMABUF_HOST_DEVICES=1 lends.
     package static var vgemDevice: Self {
         .enabled(
-            if: TestEnvironment.requiresDevices || (try? DRMDevice.open(driver: "vgem")) != nil,
-            "needs a vgem DRM device (modprobe vgem); DMABUF_VM=1 makes its absence a failure")
+            if: TestEnvironment.requiresDevices
+                || (TestEnvironment.usesHostDevices && (try? DRMDevice.open(driver: "vgem")) != nil),
+            "needs a vgem DRM device: runs in the VM (DMABUF_VM=1), or on the host with DMABUF_HOST_DEVICES=1")
     }
 }
 

@@ -21,6 +21,7 @@
  */
 #include <linux/dma-heap.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
 
@@ -202,9 +203,10 @@ static void test_fence_before_sync(void)
 	CHECK(ioctl(card, DRM_IOCTL_VGEM_FENCE_ATTACH, &fence) == 0);
 	probe_start();
 	CHECK(pthread_create(&thread, NULL, sync_and_read, &r) == 0);
-	sleep_ms(300);
+	while (!atomic_load(&r.tid))
+		sched_yield();
+	wait_blocked_in(atomic_load(&r.tid), "fence");
 	CHECKF(!atomic_load(&r.done), "%s", "SYNC_START returned before the fence was signalled");
-	CHECK(atomic_load(&r.tid) != 0);
 	early = probe_hits(atomic_load(&r.tid));
 	sig.fence = fence.out_fence;
 	CHECK(ioctl(card, DRM_IOCTL_VGEM_FENCE_SIGNAL, &sig) == 0);

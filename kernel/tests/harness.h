@@ -142,6 +142,44 @@ static inline void sleep_ms(unsigned int ms)
 		;
 }
 
+/*
+ * Wait until task @tid (a thread of this process, or a child) sleeps in the
+ * kernel in a function whose name contains @where, as /proc/TID/wchan names
+ * it (dma_fence_default_wait for a fence wait). This, not a fixed sleep,
+ * shows that a call waits: a sleep passes on a loaded machine even when
+ * nothing waits. Fails if the task ends or runs on for 60 s without
+ * blocking there.
+ */
+static inline void wait_blocked_in(pid_t tid, const char *where)
+{
+	double deadline = now_sec() + 60;
+	char path[64], stat[512], wchan[128] = "", state = '?';
+
+	for (;;) {
+		FILE *f;
+		char *end;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", tid);
+		f = fopen(path, "re");
+		CHECKF(f != NULL, "task %d ended before it blocked in %s (it did not wait)", tid, where);
+		if (fgets(stat, sizeof(stat), f) && (end = strrchr(stat, ')')) && end[1] == ' ')
+			state = end[2];
+		fclose(f);
+		snprintf(path, sizeof(path), "/proc/%d/wchan", tid);
+		f = fopen(path, "re");
+		CHECKF(f != NULL, "task %d ended before it blocked in %s (it did not wait)", tid, where);
+		if (!fgets(wchan, sizeof(wchan), f))
+			wchan[0] = '\0';
+		fclose(f);
+		if (state == 'S' && strstr(wchan, where))
+			return;
+		CHECKF(state != 'Z' && now_sec() < deadline,
+		       "task %d never blocked in %s: state %c, wchan '%s' (it did not wait)", tid, where,
+		       state, wchan);
+		sleep_ms(1);	/* a poll interval, not what is checked */
+	}
+}
+
 /* ---- the machine ---- */
 
 /* Write @text to the file at @path (sysfs, cgroupfs, tracefs), opened with O_WRONLY | @flags. */

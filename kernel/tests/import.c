@@ -22,7 +22,10 @@
 #include <linux/udmabuf.h>
 #include <linux/videodev2.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
@@ -513,7 +516,7 @@ static void test_concurrent(void)
 /* IMPORT reads as a CPU access: it waits for a device's write fence. */
 struct fenced {
 	int fd;
-	volatile int done;
+	atomic_int tid, done;
 	int ret;
 };
 
@@ -522,8 +525,9 @@ static void *fenced_import(void *arg)
 	struct fenced *f = arg;
 	struct dmabuf_exporter_import imp;
 
+	atomic_store(&f->tid, (int)syscall(SYS_gettid));
 	f->ret = do_import(f->fd, 0, 0, &imp);
-	f->done = 1;
+	atomic_store(&f->done, 1);
 	return NULL;
 }
 
@@ -548,11 +552,16 @@ static void test_waits_for_fences(void)
 	attach.handle = dumb.handle;
 	CHECK(ioctl(card, DRM_IOCTL_VGEM_FENCE_ATTACH, &attach) == 0);
 	CHECK(pthread_create(&tid, NULL, fenced_import, &f) == 0);
-	sleep_ms(300);
-	CHECKF(!f.done, "IMPORT returned %d before the fence was signalled", f.ret);
+	while (!atomic_load(&f.tid))
+		sched_yield();
+	wait_blocked_in(atomic_load(&f.tid), "fence");
+	CHECKF(!atomic_load(&f.done), "IMPORT returned %d before the fence was signalled", f.ret);
+	/* The positive control of our_attachments(): the waiting IMPORT is attached. */
+	CHECK_EQ(our_attachments(), 1);
 	sig.fence = attach.out_fence;
 	CHECK(ioctl(card, DRM_IOCTL_VGEM_FENCE_SIGNAL, &sig) == 0);
-	pthread_join(tid, NULL);
+	CHECK(pthread_join(tid, NULL) == 0);
+	CHECK(atomic_load(&f.done));
 	CHECK_EQ(f.ret, 0);
 	CHECK(vgem_close(card, dumb.handle) == 0);
 	close(f.fd);

@@ -13,7 +13,10 @@
  */
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
 
 #include "vgem.h"
 
@@ -236,12 +239,15 @@ struct device_io {
 	ssize_t result;
 	int err;
 	double done_at;
+	atomic_int tid;
 };
 
 static void *device_io(void *arg)
 {
 	struct device_io *io = arg;
 	char text[DMABUF_EXPORTER_SHARED_SIZE];
+
+	atomic_store(&io->tid, (int)syscall(SYS_gettid));
 
 	if (io->write)
 		io->result = pwrite(dev, "", 1, PAGE - 1);
@@ -302,7 +308,9 @@ static void test_device_waits_for_fences(void)
 		fence = fence_shared(cases[i].fence_write, &fd, &handle);
 		io = (struct device_io){ .write = cases[i].io_write };
 		CHECK(pthread_create(&t, NULL, device_io, &io) == 0);
-		sleep_ms(300);
+		while (!atomic_load(&io.tid))
+			sched_yield();
+		wait_blocked_in(atomic_load(&io.tid), "fence");
 		CHECKF(io.done_at == 0, "returned %zd before the fence was signalled", io.result);
 		signalled = now_sec();
 		signal_fence(fence);

@@ -104,11 +104,11 @@ static int verify(int fd, const struct message *msg)
 
 static void pass_on(int sock, int fd, const struct message *msg)
 {
-	/* A full ring just drops the message; the fd stays ours to close. */
-	if (send_with_fd(sock, fd, msg, sizeof(*msg), MSG_DONTWAIT) < 0 && errno != EAGAIN)
-		FAIL("sendmsg");
-	else
+	/* A full ring just drops the message (not counted); the fd stays ours to close. */
+	if (send_with_fd(sock, fd, msg, sizeof(*msg), MSG_DONTWAIT) >= 0)
 		atomic_fetch_add(&counters->passed, 1);
+	else if (errno != EAGAIN)
+		FAIL("sendmsg");
 }
 
 /* The next fd a neighbour passed on, or -1 if none is waiting. */
@@ -366,9 +366,12 @@ int main(int argc, char **argv)
 	       seed, processes, threads, seconds, counters->allocs, counters->verified,
 	       counters->passed, counters->imported, counters->kernel_imports, counters->forks,
 	       counters->unload_attempts);
+	/* Every kind of work must have happened, or the run proved nothing about it. */
 	if (failed || atomic_load(&counters->failed) || !counters->allocs ||
+	    !counters->verified || !counters->passed || !counters->forks ||
 	    !counters->unload_attempts || !counters->imported || !counters->kernel_imports) {
-		fprintf(stderr, "stress: FAILED\n");
+		fprintf(stderr, "stress: FAILED%s\n",
+			failed || atomic_load(&counters->failed) ? "" : ": a counter above is 0");
 		return 1;
 	}
 	return 0;
