@@ -1,3 +1,4 @@
+import ArgumentParser
 import DMABuf
 import DMABufDRM
 import DMABufDisplay
@@ -6,6 +7,8 @@ import DMABufTestSupport
 import Glibc
 import SystemPackage
 import Testing
+
+@testable import DMABufCLI
 
 extension Trait where Self == ConditionTrait {
     /// Runs where a vkms KMS device exists, and always where DMABUF_VM=1.
@@ -88,7 +91,7 @@ func debugfsFramebuffers(of path: FilePath) throws -> Set<UInt32> {
 
 extension DeviceTests {
     /// KMS scanout on vkms: every source's buffer on screen, proven byte for byte by writeback.
-    @Suite(.vkmsDevice) struct Display {
+    @Suite(.vkmsDevice) struct DisplayScanout {
         static let writebackTimeout = Duration.seconds(10)
 
         @Test func enumeratesVkms() throws {
@@ -344,6 +347,69 @@ extension DeviceTests {
             #expect(check19, "no handle left")
             let check20 = try debugfsFramebuffers(of: device.path) == framebuffersBefore
             #expect(check20, "no framebuffer left")
+        }
+
+        /// `dmabuf display`: a moving pattern flipped N times, and its writeback saved as a PNG
+        /// that PIL (not ours) decodes with the pixels of the last frame; a PNG shown with
+        /// --image comes back the same through the writeback.
+        @Test func displayCommandShowsAndSavesWhatWasShown() throws {
+            let saved = "/tmp/dmabuf-display-\(getpid()).png"
+            defer { unlink(saved) }
+            let lines = try Display.parse(["--driver", "vkms", "--frames", "4", "--writeback", saved]).show()
+            #expect(lines.contains { $0.hasPrefix("flips     3,") }, "\(lines)")
+            #expect(lines.contains { $0.hasPrefix("writeback \(saved)") }, "\(lines)")
+            let layout = try ImageLayout.packed(width: 1024, height: 768, format: .xrgb8888)
+            var check = [
+                "/usr/bin/python3", "-c",
+                """
+                import sys
+                from PIL import Image
+                image = Image.open(sys.argv[1])
+                image.load()
+                if image.size != (1024, 768) or image.mode != "RGB":
+                    sys.exit(3)
+                for x, y, rgb in zip(*[iter(sys.argv[2:])] * 3):
+                    if image.getpixel((int(x), int(y))) != tuple(bytes.fromhex(rgb)):
+                        print(x, y, image.getpixel((int(x), int(y))), rgb)
+                        sys.exit(4)
+                """,
+                saved,
+            ]
+            for (x, y) in [(0, 0), (24, 5), (30, 100), (200, 300), (900, 500), (512, 700), (1023, 767)] {
+                let pixel = Display.pixel(x: x, y: y, layout: layout, frame: 3, picture: nil)
+                check += ["\(x)", "\(y)", String(pixel & 0xff_ffff | 0x100_0000, radix: 16).dropFirst().description]
+            }
+            #expect(try run(check) == 0)
+
+            // --image: a picture smaller than the mode, shown top left on black.
+            let picture = "/tmp/dmabuf-display-\(getpid())-picture.png"
+            defer { unlink(picture) }
+            let small = try ImageLayout.packed(width: 300, height: 200, format: .xrgb8888)
+            var pixels = [UInt8](repeating: 0, count: 300 * 200 * 4)
+            for y in 0..<200 {
+                for x in 0..<300 {
+                    withUnsafeBytes(of: testPixel(x: x, y: y, seed: 0x55).littleEndian) { bytes in
+                        for index in 0..<4 { pixels[(y * 300 + x) * 4 + index] = bytes[index] }
+                    }
+                }
+            }
+            try pixels.withUnsafeBytes { try PNGFile.writeXRGB($0, width: 300, height: 200, stride: 1200, to: picture) }
+            _ = try Display.parse(["--image", picture, "--from", "exporter", "--writeback", saved]).show()
+            let back = try PNGFile.readXRGB(saved)
+            #expect(back.width == 1024 && back.height == 768)
+            var differences = 0
+            for y in 0..<768 {
+                for x in 0..<1024 {
+                    let index = (y * 1024 + x) * 4
+                    let rgb =
+                        UInt32(back.pixels[index]) | UInt32(back.pixels[index + 1]) << 8
+                        | UInt32(back.pixels[index + 2]) << 16
+                    let expected = x < 300 && y < 200 ? testPixel(x: x, y: y, seed: 0x55) & 0xff_ffff : 0
+                    if rgb != expected { differences += 1 }
+                }
+            }
+            #expect(differences == 0, "\(differences) pixels differ")
+            _ = small
         }
     }
 }
