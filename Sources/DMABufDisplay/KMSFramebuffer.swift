@@ -40,7 +40,7 @@ public struct KMSFramebuffer: ~Copyable, Sendable {
 }
 
 extension KMSDevice {
-    /// The import in `KMSDevice.Import`'s words, as the contract names it.
+    /// What ``importBuffer(_:)`` returns: a ``KMSImport``.
     public typealias Import = KMSImport
 
     /// Imports `buffer` into the device (DRM_IOCTL_PRIME_FD_TO_HANDLE), counting its GEM handle.
