@@ -122,6 +122,10 @@ extension DeviceTests {
             // hands out 1 MiB segments: the debug kernel's CONFIG_DMA_API_DEBUG WARNs in
             // debug_dma_map_sg at the import (a kernel issue, seen 2026-12-08), and panic_on_warn ends the run.
             if source == .heapSystem && TestKernel.current == .debug { return }
+            // 6.1's udmabuf (the debug kernel's): UDMABufDevice's SYNC at creation maps a frame-sized
+            // buffer's segments past its misc device's 64 KiB limit, which DMA-API debugging WARNs about;
+            // its refusal for want of vmap is left untested in a VM (KMSDevice.checkKernelMapping).
+            if source == .udmabuf && TestKernel.current == .debug { return }
             try withSource(source) { allocator in
                 let device = try KMSDevice.open(driver: "vkms")
                 let output = try device.output()
