@@ -165,7 +165,7 @@ struct Capture: ParsableCommand {
         var report = Report(format: chosen, memory: memory)
 
         try stream.start()
-        let faultsBefore = Self.pageFaults()
+        let usageBefore = ResourceUsage.now()
         let started = ContinuousClock.now
         var last: V4L2Frame?
         for _ in 0..<frames {
@@ -179,7 +179,7 @@ struct Capture: ParsableCommand {
             last = consume frame
         }
         let elapsed = ContinuousClock.now - started
-        report.pageFaults = Self.pageFaults() - faultsBefore
+        report.pageFaults = (ResourceUsage.now() - usageBefore).pageFaults
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         report.framesPerSecond = seconds > 0 ? Double(frames) / seconds : 0
         lines.append(
@@ -226,13 +226,20 @@ struct Capture: ParsableCommand {
         } catch {
             throw DMABufError(.other, operation: operation, target: path, hint: "\(error)")
         }
+        try writePNG(rgb: &pixels, width: format.width, height: format.height, to: path)
+    }
+
+    /// Writes packed 8-bit RGB pixels (three bytes each, rows without padding) as a PNG, through
+    /// libpng's simplified API.
+    static func writePNG(rgb pixels: inout [UInt8], width: Int, height: Int, to path: String) throws(DMABufError) {
+        precondition(pixels.count == width * height * 3, "RGB pixels of the size given")
         var image = png_image()
         image.version = CPNG_PNG_IMAGE_VERSION()
-        image.width = UInt32(format.width)
-        image.height = UInt32(format.height)
+        image.width = UInt32(width)
+        image.height = UInt32(height)
         image.format = CPNG_PNG_FORMAT_RGB()
         let written = pixels.withUnsafeMutableBytes { bytes in
-            png_image_write_to_file(&image, path, 0, bytes.baseAddress, Int32(format.width * 3), nil)
+            png_image_write_to_file(&image, path, 0, bytes.baseAddress, Int32(width * 3), nil)
         }
         let message = withUnsafeBytes(of: &image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         png_image_free(&image)
@@ -241,13 +248,6 @@ struct Capture: ParsableCommand {
                 .other, operation: "png_image_write_to_file", target: path,
                 hint: "libpng: " + (message.isEmpty ? "failed" : message))
         }
-    }
-
-    /// Minor and major page faults of this process so far.
-    static func pageFaults() -> Int {
-        var usage = rusage()
-        guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else { return 0 }
-        return usage.ru_minflt + usage.ru_majflt
     }
 
     static func format(_ value: Double, digits: Int) -> String {

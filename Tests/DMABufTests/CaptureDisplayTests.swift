@@ -1,0 +1,85 @@
+import DMABuf
+import DMABufV4L2
+import Testing
+
+@testable import DMABufCLI
+
+@Suite struct CaptureDisplayTests {
+    /// A frame is let go only after a later flip has completed: never while it is on screen or
+    /// while the flip that replaces it is still pending.
+    @Test func framesAreFreedOnlyWhenAFlipHasTakenThemOffScreen() {
+        var slots = ScanoutSlots<Int>()
+        var freed: [Int] = []
+        // #expect cannot look into a noncopyable value: read what it checks first.
+        var state: (onScreen: Int?, isFlipping: Bool) { (slots.onScreen, slots.isFlipping) }
+        #expect(slots.shown(0) == nil)  // the first frame, by modeset
+        #expect(state == (0, false))
+        slots.flipCommitted(1)
+        #expect(state == (0, true))  // 0 is still scanned out
+        freed += [slots.flipCompleted()].compactMap { $0 }
+        #expect(freed == [0])
+        #expect(state == (1, false))
+        for frame in 2...5 {
+            slots.flipCommitted(frame)
+            #expect(state == (frame - 1, true))
+            #expect(!freed.contains(frame - 1))
+            freed += [slots.flipCompleted()].compactMap { $0 }
+        }
+        #expect(freed == [0, 1, 2, 3, 4])
+        #expect(slots.takeOnScreen() == 5)
+        #expect(slots.takeOnScreen() == nil)
+    }
+
+    @Test func statsAndTheirJSON() {
+        let latencies = (1...100).map { Duration.milliseconds($0) }.shuffled()
+        var stats = DisplayStats(
+            frames: 101, seconds: 2, latencies: latencies, cpuSeconds: 0.505, pageFaults: 7, copies: 0)
+        #expect(stats.framesPerSecond == 50.5)
+        #expect(stats.cpuSecondsPerFrame == 0.005)
+        #expect(stats.latencyMilliseconds(percentile: 50) == 50)
+        #expect(stats.latencyMilliseconds(percentile: 99) == 99)
+        #expect(stats.latencyMilliseconds(percentile: 100) == 100)
+        #expect(
+            stats.json
+                == "{\"frames\": 101, \"seconds\": 2.0, \"framesPerSecond\": 50.5, \"latencyP50Ms\": 50.0, "
+                + "\"latencyP99Ms\": 99.0, \"cpuSecondsPerFrame\": 0.005, \"pageFaults\": 7, \"copies\": 0}")
+        stats.latencies = [.microseconds(1500)]
+        #expect(stats.latencyMilliseconds(percentile: 50) == 1.5 && stats.latencyMilliseconds(percentile: 99) == 1.5)
+        stats.latencies = []
+        #expect(stats.json.contains("\"latencyP50Ms\": null, \"latencyP99Ms\": null"))
+    }
+
+    @Test func usageOnlyGrows() {
+        let before = ResourceUsage.now()
+        var sum = 0
+        for value in 0..<2_000_000 { sum &+= value &* value }
+        let used = ResourceUsage.now() - before
+        #expect(sum != 1 && used.cpuSeconds >= 0 && used.pageFaults >= 0)
+    }
+
+    /// XRGB8888, as a writeback connector writes it: B, G, R, X in memory; X is dropped, and the
+    /// stride's padding skipped.
+    @Test func xrgb8888ToRGB() throws {
+        let bytes: [UInt8] = [
+            0x03, 0x02, 0x01, 0xff, 0x13, 0x12, 0x11, 0x00, 0xee, 0xee, 0xee, 0xee,
+            0x23, 0x22, 0x21, 0x7f, 0x33, 0x32, 0x31, 0xff, 0xee, 0xee, 0xee, 0xee,
+        ]
+        let rgb = try bytes.withUnsafeBytes {
+            try V4L2Image.rgb24(fromXRGB8888: $0, width: 2, height: 2, bytesPerLine: 12)
+        }
+        #expect(rgb == [0x01, 0x02, 0x03, 0x11, 0x12, 0x13, 0x21, 0x22, 0x23, 0x31, 0x32, 0x33])
+        let refused: [(width: Int, height: Int, bytesPerLine: Int)] = [
+            (4, 1, 12),  // stride below 4 x 4 bytes
+            (2, 3, 12),  // more rows than bytes
+            (0, 1, 12), (2, -1, 12),
+            (Int.max / 2, 2, 12),  // overflows
+        ]
+        bytes.withUnsafeBytes { raw in
+            for (width, height, bytesPerLine) in refused {
+                #expect(throws: DMABufError.self, "\(width)x\(height), \(bytesPerLine)") {
+                    try V4L2Image.rgb24(fromXRGB8888: raw, width: width, height: height, bytesPerLine: bytesPerLine)
+                }
+            }
+        }
+    }
+}
