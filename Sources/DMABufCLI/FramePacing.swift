@@ -101,6 +101,7 @@ struct ResourceUsage {
     }
 
     static func - (after: ResourceUsage, before: ResourceUsage) -> ResourceUsage {
-        ResourceUsage(cpuSeconds: after.cpuSeconds - before.cpuSeconds, pageFaults: after.pageFaults - before.pageFaults)
+        ResourceUsage(
+            cpuSeconds: after.cpuSeconds - before.cpuSeconds, pageFaults: after.pageFaults - before.pageFaults)
     }
 }
