@@ -72,8 +72,9 @@ struct Capture: ParsableCommand {
     var exporterDevice = "/dev/dmabuf_exporter"
 
     @Flag(
-        help: "Show every frame on a KMS display, scanned out from the buffer it was captured into (default driver "
-            + "vkms, format XR24, size 1280x720).")
+        help: ArgumentHelp(
+            "Show every frame on a KMS display, scanned out from the buffer it was captured into (default driver "
+                + "vkms, format XR24, size 1280x720)."))
     var display = false
 
     @Argument(help: ArgumentHelp("With --display: the KMS driver to show the frames on.", valueName: "driver"))
@@ -203,11 +204,13 @@ struct Capture: ParsableCommand {
             let screen = try FrameDisplay(
                 driver: displayDriver ?? "vkms", format: chosen, offered: try camera.formats().map(\.pixelFormat))
             lines.append("display   \(screen.description)")
-            let (stream, memory) = try makeStream(camera, lines: &lines)
+            var memory = ""
+            let stream = try makeStream(camera, memory: &memory, lines: &lines)
             var report = Report(format: chosen, memory: memory)
             return try show(on: screen, from: stream, report: &report, lines: lines)
         }
-        let (stream, memory) = try makeStream(camera, lines: &lines)
+        var memory = ""
+        let stream = try makeStream(camera, memory: &memory, lines: &lines)
         var report = Report(format: chosen, memory: memory)
 
         try stream.start()
@@ -236,12 +239,11 @@ struct Capture: ParsableCommand {
         return report
     }
 
-    /// A stream of `--buffers` buffers from `--into`, and what they are ("DMABUF, imported from ...").
+    /// A stream of `--buffers` buffers from `--into`; `memory` says what they are ("DMABUF, imported from ...").
     private func makeStream(
-        _ camera: borrowing V4L2Device, lines: inout [String]
-    ) throws(DMABufError) -> (V4L2CaptureStream, String) {
+        _ camera: borrowing V4L2Device, memory: inout String, lines: inout [String]
+    ) throws(DMABufError) -> V4L2CaptureStream {
         let stream: V4L2CaptureStream
-        let memory: String
         let source: SourceAllocator?
         let exporterPath = FilePath(exporterDevice)
         switch into {
@@ -258,7 +260,7 @@ struct Capture: ParsableCommand {
             memory = "MMAP, exported with VIDIOC_EXPBUF" + (into == "auto" ? " (no source available)" : "")
         }
         lines.append("buffers   \(stream.bufferCount) x \(ByteCount.describe(stream.format.sizeImage)), \(memory)")
-        return (stream, memory)
+        return stream
     }
 
     /// Saves `last` with `--save`, gives it back to the device, and stops the stream.

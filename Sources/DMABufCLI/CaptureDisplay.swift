@@ -117,8 +117,13 @@ struct FrameDisplay: ~Copyable {
         let buffer = try allocator.allocate(size: stride * target.height, name: "capture-writeback")
         let framebuffer = try device.addFramebuffer(buffer, layout: target)
         try device.writeback(scanouts[index].framebuffer, on: output, into: framebuffer, timeout: timeout)
-        return try buffer.map().withCPUAccess(.read) { span in
-            span.withUnsafeBytes { Array($0.prefix(stride * target.height)) }
+        let mapping = try buffer.map()
+        do {
+            return try mapping.withCPUAccess(.read) { span in
+                span.withUnsafeBytes { Array($0.prefix(stride * target.height)) }
+            }
+        } catch {
+            throw error as? DMABufError ?? DMABufError(.other, operation: "read the writeback", hint: "\(error)")
         }
     }
 }
@@ -148,8 +153,11 @@ extension Capture {
         /// The frame whose flip is pending, and its line, finished when the flip's event comes.
         var pending: (metadata: V4L2Frame.Metadata, line: String)?
 
-        /// The pending flip's event: its frame is on screen, the one before goes back.
-        func completeFlip() throws(DMABufError) {
+        /// What is on screen, for --writeback.
+        var onScreen: V4L2Frame.Metadata?
+
+        /// Waits for the pending flip's event: its frame is on screen. Returns the one before, now free.
+        func completeFlip() throws(DMABufError) -> V4L2Frame? {
             let event = try screen.device.blockingNextFlip(timeout: wait)
             let now = monotonicNow()
             guard let (flipped, frameLine) = pending.take() else { preconditionFailure("no flip pending") }
@@ -164,7 +172,8 @@ extension Capture {
                 line += ", \(Self.format(DisplayStats.milliseconds(latency), digits: 1)) ms after capture"
             }
             lines.append(line)
-            if let free = slots.flipCompleted() { try stream.requeue(free) }
+            onScreen = flipped
+            return slots.flipCompleted()
         }
 
         try stream.start()
@@ -178,10 +187,11 @@ extension Capture {
             if screen.scanout(frame.index).inode != inode { copies += 1 }
             let line =
                 "frame     seq \(frame.sequence)  bytesused \(frame.bytesUsed)  buffer \(frame.index)  inode \(inode)"
-            if slots.isFlipping { try completeFlip() }
+            if slots.isFlipping, let free = try completeFlip() { try stream.requeue(free) }
             if number == 0 {
                 try screen.device.show(screen.scanout(frame.index).framebuffer, on: screen.output)
                 lines.append(line + "  shown by modeset")
+                onScreen = frame.metadata
                 if let free = slots.shown(frame) { try stream.requeue(free) }
             } else {
                 _ = try screen.device.flip(to: screen.scanout(frame.index).framebuffer, on: screen.output)
@@ -189,7 +199,7 @@ extension Capture {
                 slots.flipCommitted(frame)
             }
         }
-        if slots.isFlipping { try completeFlip() }
+        if slots.isFlipping, let free = try completeFlip() { try stream.requeue(free) }
         let elapsed = monotonicNow() - started
         let usage = ResourceUsage.now() - usageBefore
         let stats = DisplayStats(
@@ -216,15 +226,16 @@ extension Capture {
                         + "as the kernel reports it, has the frame's inode)"
                     : "\(copies) frame(s) were scanned out from a buffer other than their own"))
 
-        let last = slots.takeOnScreen()
-        if let writeback, let frame = last {
+        if let writeback, let frame = onScreen {
             let allocator = try writebackAllocator()
             var bytes = try screen.writeback(frame.index, into: allocator, timeout: wait)
             report.writeback = bytes
             let (width, height) = (screen.layout.width, screen.layout.height)
-            var rgb = try bytes.withUnsafeBytes { (raw) throws(DMABufError) in
-                try V4L2Image.rgb24(fromXRGB8888: raw, width: width, height: height, bytesPerLine: width * 4)
-            }
+            var rgb = try bytes.withUnsafeBytes { raw in
+                Result { () throws(DMABufError) in
+                    try V4L2Image.rgb24(fromXRGB8888: raw, width: width, height: height, bytesPerLine: width * 4)
+                }
+            }.get()
             bytes = []
             try Self.writePNG(rgb: &rgb, width: width, height: height, to: writeback)
             lines.append(
@@ -235,7 +246,7 @@ extension Capture {
             try Self.write(stats.json + "\n", to: statsJSON)
             lines.append("stats     \(statsJSON)")
         }
-        try finish(last, stream, lines: &lines)
+        try finish(slots.takeOnScreen(), stream, lines: &lines)
         report.lines = lines
         return report
     }

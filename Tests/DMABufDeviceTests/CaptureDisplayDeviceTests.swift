@@ -1,3 +1,4 @@
+import ArgumentParser
 import DMABuf
 import DMABufDisplay
 import DMABufExporterClient
