@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "DMABufSources", targets: ["DMABufSources"]),
         .library(name: "DMABufV4L2", targets: ["DMABufV4L2"]),
         .library(name: "DMABufInspection", targets: ["DMABufInspection"]),
+        .library(name: "DMABufDisplay", targets: ["DMABufDisplay"]),
         .executable(name: "dmabuf", targets: ["DMABufCLI"]),
     ],
     dependencies: [
@@ -85,6 +86,14 @@ let package = Package(
             dependencies: ["DMABuf", "CDMABuf", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: mocking
         ),
+        // KMS display (vkms and real GPUs): dma-bufs as framebuffers, atomic commits, flips, writeback.
+        .target(
+            name: "DMABufDisplay",
+            dependencies: [
+                "DMABuf", "DMABufDRM", "CDMABufDRM", .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: mocking
+        ),
         // libpng (libpng-dev), for `dmabuf capture --save`: the CLI's alone, no library links it.
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         // The `dmabuf` tool. Not named `dmabuf` itself: that would clash with `DMABuf` on
@@ -92,7 +101,8 @@ let package = Package(
         .executableTarget(
             name: "DMABufCLI",
             dependencies: [
-                "DMABuf", "DMABufExporterClient", "DMABufSources", "DMABufV4L2", "DMABufInspection", "CPNG",
+                "DMABuf", "DMABufExporterClient", "DMABufSources", "DMABufV4L2", "DMABufInspection", "DMABufDisplay",
+                "CPNG",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -112,7 +122,7 @@ let package = Package(
             name: "DMABufTests",
             dependencies: [
                 "CDMABuf", "CDMABufExporter", "DMABuf", "DMABufExporterClient", "DMABufDRM", "DMABufSources",
-                "DMABufV4L2", "DMABufInspection", "DMABufCLI",
+                "DMABufV4L2", "DMABufInspection", "DMABufDisplay", "DMABufCLI",
                 "DMABufTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -125,7 +135,7 @@ let package = Package(
             name: "DMABufDeviceTests",
             dependencies: [
                 "CDMABuf", "CDMABufExporter", "DMABuf", "DMABufExporterClient", "DMABufDRM", "DMABufSources",
-                "DMABufV4L2", "DMABufInspection", "DMABufCLI",
+                "DMABufV4L2", "DMABufInspection", "DMABufDisplay", "DMABufCLI",
                 "DMABufTestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

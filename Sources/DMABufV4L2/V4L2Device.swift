@@ -340,12 +340,36 @@ public struct V4L2Format: Hashable, Sendable, CustomStringConvertible {
     /// Bytes a buffer needs for one frame: the smallest buffer the device accepts.
     public var sizeImage: Int
 
+    /// A format as given, as VIDIOC_G_FMT would report it.
+    public init(width: Int, height: Int, pixelFormat: V4L2PixelFormat, bytesPerLine: Int, sizeImage: Int) {
+        (self.width, self.height, self.pixelFormat) = (width, height, pixelFormat)
+        (self.bytesPerLine, self.sizeImage) = (bytesPerLine, sizeImage)
+    }
+
     init(_ pix: v4l2_pix_format) {
         width = Int(pix.width)
         height = Int(pix.height)
         pixelFormat = V4L2PixelFormat(rawValue: pix.pixelformat)
         bytesPerLine = Int(pix.bytesperline)
         sizeImage = Int(pix.sizeimage)
+    }
+
+    /// The frame as an ``ImageLayout`` in one buffer: its size, the DRM format of its pixel
+    /// format, linear, and for NV12 the chroma plane right after the luma plane.
+    ///
+    /// - Throws: `.unsupported` if the pixel format has no DRM twin (``V4L2PixelFormat/drmFormat``);
+    ///   `.invalidArgument` if bytesperline and sizeimage do not fit the frame.
+    public func imageLayout() throws(DMABufError) -> ImageLayout {
+        guard let format = pixelFormat.drmFormat else {
+            throw DMABufError(
+                .unsupported, operation: "describe a \(self) frame as an image layout",
+                hint: "\(pixelFormat) has no DRM format with the same bytes")
+        }
+        var planes = [ImageLayout.Plane(stride: bytesPerLine)]
+        if format == .nv12 { planes.append(ImageLayout.Plane(offset: bytesPerLine * height, stride: bytesPerLine)) }
+        let layout = ImageLayout(width: width, height: height, format: format, planes: planes)
+        try layout.validate(bufferSizes: [sizeImage])
+        return layout
     }
 
     /// "640x360 YUYV, 1280 bytes per line, 460800 bytes per frame".

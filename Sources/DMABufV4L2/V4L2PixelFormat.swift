@@ -22,6 +22,22 @@ public struct V4L2PixelFormat: RawRepresentable, Hashable, Sendable, CustomStrin
     /// 8-bit red, green, blue, three bytes per pixel (`V4L2_PIX_FMT_RGB24`, code "RGB3").
     public static let rgb24 = V4L2PixelFormat(rawValue: CDMABuf_V4L2_PIX_FMT_RGB24())
 
+    /// 32-bit B, G, R, X in memory (`V4L2_PIX_FMT_XBGR32`, code "XR24"): the bytes of DRM's XRGB8888.
+    public static let xbgr32 = V4L2PixelFormat(name: "XR24")!
+
+    /// V4L2 codes and the DRM formats with the same bytes in memory.
+    private static let drmFormats: [(v4l2: String, drm: DRMFormat)] = [
+        ("YUYV", .yuyv), ("RGB3", .bgr888), ("BGR3", .rgb888), ("XR24", .xrgb8888), ("AR24", .argb8888),
+        ("XB24", .xbgr8888), ("RGBP", .rgb565), ("NV12", .nv12),
+    ]
+
+    /// The DRM format with the same bytes in memory, where there is one: YUYV is YUYV, RGB24
+    /// ("RGB3": R, G, B) is BGR888 ("BG24"), XBGR32 ("XR24": B, G, R, X) is XRGB8888 ("XR24"),
+    /// NV12 is NV12; nil for formats without a DRM twin this library knows.
+    public var drmFormat: DRMFormat? {
+        Self.drmFormats.first { $0.v4l2 == fourCC }?.drm
+    }
+
     /// A format from its four-character code ("YUYV", "RGB3", "NV12") or one of the names the
     /// `dmabuf capture` command takes for the common ones ("RGB24"); case-sensitive, as codes
     /// are. nil for anything else, such as a code that is not four printable ASCII characters.

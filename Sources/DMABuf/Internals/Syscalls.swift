@@ -249,6 +249,14 @@ package enum Sys {
         }
     }
 
+    /// Reads into `buffer` at the file's position (for files without one, such as a DRM device's
+    /// event queue); returns the byte count.
+    package static func read(_ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer) -> Result<Int, Errno> {
+        syscall(SystemCallDescription("read", descriptor: fd.rawValue)) {
+            Glibc.read(fd.rawValue, buffer.baseAddress, buffer.count)
+        }
+    }
+
     package static func write(_ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer, at offset: Int) -> Result<
         Int, Errno
     > {
