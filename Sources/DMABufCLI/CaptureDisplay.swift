@@ -151,7 +151,7 @@ extension Capture {
         var copies = 0
         var unmeasured: Set<String> = []
         /// The frame whose flip is pending, and its line, finished when the flip's event comes.
-        var pending: (metadata: V4L2Frame.Metadata, line: String)?
+        var pending: (metadata: V4L2Frame.Metadata, dequeued: Duration, line: String)?
 
         /// What is on screen, for --writeback.
         var onScreen: V4L2Frame.Metadata?
@@ -160,16 +160,17 @@ extension Capture {
         func completeFlip() throws(DMABufError) -> V4L2Frame? {
             let event = try screen.device.blockingNextFlip(timeout: wait)
             let now = monotonicNow()
-            guard let (flipped, frameLine) = pending.take() else { preconditionFailure("no flip pending") }
+            guard let (flipped, dequeued, frameLine) = pending.take() else { preconditionFailure("no flip pending") }
             var line = frameLine + "  flip at vblank \(event.sequence)"
-            if !flipped.timestampIsMonotonic {
-                unmeasured.insert("the camera's timestamps are not on CLOCK_MONOTONIC")
-            } else if event.timestamp > now || now - event.timestamp > .seconds(10) {
-                unmeasured.insert("the flip events' timestamps are not on CLOCK_MONOTONIC")
-            } else {
-                let latency = event.timestamp - flipped.timestamp
+            switch Latency(
+                captured: flipped.timestamp, isMonotonic: flipped.timestampIsMonotonic, dequeued: dequeued,
+                flipped: event.timestamp, now: now)
+            {
+            case .measured(let latency):
                 latencies.append(latency)
                 line += ", \(Self.format(DisplayStats.milliseconds(latency), digits: 1)) ms after capture"
+            case .unmeasured(let reason):
+                unmeasured.insert(reason)
             }
             lines.append(line)
             onScreen = flipped
@@ -181,6 +182,7 @@ extension Capture {
         let started = monotonicNow()
         for number in 0..<frames {
             let frame = try stream.dequeue(timeout: wait)
+            let dequeued = monotonicNow()
             let inode = frame.withBuffer { $0.identity.inode }
             report.frames.append(frame.metadata)
             report.inodes.append(inode)
@@ -195,7 +197,7 @@ extension Capture {
                 if let free = slots.shown(frame) { try stream.requeue(free) }
             } else {
                 _ = try screen.device.flip(to: screen.scanout(frame.index).framebuffer, on: screen.output)
-                pending = (frame.metadata, line)
+                pending = (frame.metadata, dequeued, line)
                 slots.flipCommitted(frame)
             }
         }

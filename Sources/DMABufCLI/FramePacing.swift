@@ -43,6 +43,36 @@ struct ScanoutSlots<Frame: ~Copyable>: ~Copyable {
     }
 }
 
+/// The time from a frame's capture to the flip that put it on screen, or why it cannot be told.
+/// Both timestamps must be on CLOCK_MONOTONIC: the V4L2 buffer says so in its flags, and a flip
+/// event's is checked against the clock read when it came; and the capture must lie before the
+/// frame was dequeued (vivid's default end-of-frame timestamps lie 0.9 frame periods after it
+/// started drawing the frame, often after it handed the frame over).
+enum Latency: Equatable {
+    case measured(Duration)
+    case unmeasured(String)
+
+    /// - Parameters:
+    ///   - captured: the V4L2 buffer's timestamp; `isMonotonic`: its flags say CLOCK_MONOTONIC.
+    ///   - dequeued: CLOCK_MONOTONIC when the frame was dequeued.
+    ///   - flipped: the flip event's timestamp.
+    ///   - now: CLOCK_MONOTONIC when the flip event was read.
+    init(captured: Duration, isMonotonic: Bool, dequeued: Duration, flipped: Duration, now: Duration) {
+        let plausible = Duration.seconds(10)
+        if !isMonotonic {
+            self = .unmeasured("the camera's timestamps are not on CLOCK_MONOTONIC")
+        } else if flipped > now || now - flipped > plausible {
+            self = .unmeasured("the flip events' timestamps are not on CLOCK_MONOTONIC")
+        } else if captured > dequeued || dequeued - captured > plausible {
+            self = .unmeasured(
+                "the camera stamps frames with times after it hands them over (vivid's end-of-frame timestamps; "
+                    + "--control timestamp_source=1 makes them start-of-exposure ones)")
+        } else {
+            self = .measured(flipped - captured)
+        }
+    }
+}
+
 /// What `dmabuf capture --display` measured while it streamed; `--stats-json` writes it.
 struct DisplayStats: Equatable {
     /// Frames captured and shown.
