@@ -66,6 +66,7 @@ extension DeviceTests {
             defer { _ = (unlink(png), unlink(json)) }
             let descriptors = try openDescriptorCount()
             let framebuffers = vkmsFramebufferCount()
+            if TestEnvironment.requiresDevices { #expect(framebuffers != nil, "vkms's debugfs framebuffer list") }
             // Start-of-exposure timestamps: vivid's end-of-frame ones lie after it hands the frame over.
             var arguments = ["--control", "osd_text_mode=2", "--control", "timestamp_source=1", "--frames", "6"]
             arguments.append("--display")
