@@ -55,20 +55,20 @@ import Testing
         func ms(_ value: Int) -> Duration { .milliseconds(value) }
         func latency(_ captured: Int, monotonic: Bool = true, dequeued: Int, flipped: Int, now: Int) -> Latency {
             Latency(
-                captured: ms(captured), isMonotonic: monotonic, dequeued: ms(dequeued), flipped: ms(flipped), now: ms(now))
+                captured: ms(captured), isMonotonic: monotonic, dequeued: ms(dequeued), flipped: ms(flipped),
+                now: ms(now))
+        }
+        func reason(_ latency: Latency) -> String {
+            guard case .unmeasured(let reason) = latency else { return "measured" }
+            return reason
         }
         #expect(latency(1000, dequeued: 1030, flipped: 1050, now: 1051) == .measured(ms(50)))
-        guard case .unmeasured(let reason) = latency(1000, monotonic: false, dequeued: 1030, flipped: 1050, now: 1051)
-        else { return #expect(Bool(false), "a clock the flags do not name") }
-        #expect(reason.contains("camera's timestamps"))
+        #expect(reason(latency(1000, monotonic: false, dequeued: 1030, flipped: 1050, now: 1051)).contains("camera's"))
         // vivid's end-of-frame stamps: 72 ms after it started the frame, so after the dequeue.
-        guard case .unmeasured(let future) = latency(1072, dequeued: 1030, flipped: 1050, now: 1051) else {
-            return #expect(Bool(false), "a capture after the dequeue")
-        }
-        #expect(future.contains("timestamp_source=1"))
-        // A flip timestamp on another clock (CLOCK_REALTIME is decades ahead).
-        #expect(latency(1000, dequeued: 1030, flipped: 1_800_000_000_000, now: 1051) != .measured(ms(1_799_999_999_000)))
-        #expect(latency(1000, dequeued: 1030, flipped: 50, now: 60_000) != .measured(ms(-950)))
+        #expect(reason(latency(1072, dequeued: 1030, flipped: 1050, now: 1051)).contains("timestamp_source=1"))
+        // Flip times on another clock: CLOCK_REALTIME is decades ahead; one far behind.
+        #expect(reason(latency(1000, dequeued: 1030, flipped: 1_800_000_000_000, now: 1051)).contains("flip events'"))
+        #expect(reason(latency(1000, dequeued: 1030, flipped: 50, now: 60_000)).contains("flip events'"))
     }
 
     @Test func usageOnlyGrows() {
