@@ -94,7 +94,7 @@ let package = Package(
             ],
             swiftSettings: mocking
         ),
-        // libpng (libpng-dev), for `dmabuf capture --save`: the CLI's alone, no library links it.
+        // libpng (libpng-dev), for `dmabuf capture --save` and `dmabuf display`: the CLI's alone, no library links it.
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         // The `dmabuf` tool. Not named `dmabuf` itself: that would clash with `DMABuf` on
         // case-insensitive file systems and in module names.

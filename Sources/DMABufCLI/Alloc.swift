@@ -80,8 +80,13 @@ struct SourceOptions: ParsableArguments {
 
     /// Opens the source `--from` names, or the first available one for auto.
     func open(exporterPath: FilePath) throws -> SourceAllocator {
+        try Self.open(from, exporterPath: exporterPath)
+    }
+
+    /// Opens the source `choice` names, or the first available one for auto.
+    static func open(_ choice: SourceChoice, exporterPath: FilePath) throws -> SourceAllocator {
         try withCommandHints { () throws(DMABufError) in
-            switch from {
+            switch choice {
             case .auto: try DMABufSource.automatic(exporterPath: exporterPath)
             case .source(let source): try source.open(exporterPath: exporterPath)
             }

@@ -307,20 +307,13 @@ struct Capture: ParsableCommand {
         } catch {
             throw DMABufError(.other, operation: operation, target: path, hint: "\(error)")
         }
-        try writePNG(rgb: &pixels, width: format.width, height: format.height, to: path)
-    }
-
-    /// Writes packed 8-bit RGB pixels (three bytes each, rows without padding) as a PNG, through
-    /// libpng's simplified API.
-    static func writePNG(rgb pixels: inout [UInt8], width: Int, height: Int, to path: String) throws(DMABufError) {
-        precondition(pixels.count == width * height * 3, "RGB pixels of the size given")
         var image = png_image()
         image.version = CPNG_PNG_IMAGE_VERSION()
-        image.width = UInt32(width)
-        image.height = UInt32(height)
+        image.width = UInt32(format.width)
+        image.height = UInt32(format.height)
         image.format = CPNG_PNG_FORMAT_RGB()
         let written = pixels.withUnsafeMutableBytes { bytes in
-            png_image_write_to_file(&image, path, 0, bytes.baseAddress, Int32(width * 3), nil)
+            png_image_write_to_file(&image, path, 0, bytes.baseAddress, Int32(format.width * 3), nil)
         }
         let message = withUnsafeBytes(of: &image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         png_image_free(&image)

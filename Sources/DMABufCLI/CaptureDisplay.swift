@@ -230,16 +230,14 @@ extension Capture {
 
         if let writeback, let frame = onScreen {
             let allocator = try writebackAllocator()
-            var bytes = try screen.writeback(frame.index, into: allocator, timeout: wait)
+            let bytes = try screen.writeback(frame.index, into: allocator, timeout: wait)
             report.writeback = bytes
             let (width, height) = (screen.layout.width, screen.layout.height)
-            var rgb = try bytes.withUnsafeBytes { raw in
+            try bytes.withUnsafeBytes { raw in
                 Result { () throws(DMABufError) in
-                    try V4L2Image.rgb24(fromXRGB8888: raw, width: width, height: height, bytesPerLine: width * 4)
+                    try PNGFile.writeXRGB(raw, width: width, height: height, stride: width * 4, to: writeback)
                 }
             }.get()
-            bytes = []
-            try Self.writePNG(rgb: &rgb, width: width, height: height, to: writeback)
             lines.append(
                 "writeback \(writeback) (\(width)x\(height) PNG, RGB): frame seq \(frame.sequence) as the display "
                     + "showed it, through \(screen.output.writeback?.name ?? "the writeback connector")")

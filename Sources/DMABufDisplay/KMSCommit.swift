@@ -17,8 +17,13 @@ public struct KMSFlipEvent: Hashable, Sendable {
     /// When it flipped, on CLOCK_MONOTONIC (the clock of `SuspendingClock` and of V4L2 buffer
     /// timestamps), as the time since that clock's start.
     public var timestamp: Duration
-    /// The commit's user data (the library sets the CRTC's ID).
+    /// The commit's user data.
     public var userData: UInt64
+
+    /// An event as given.
+    public init(crtcID: UInt32, sequence: UInt32, timestamp: Duration, userData: UInt64) {
+        (self.crtcID, self.sequence, self.timestamp, self.userData) = (crtcID, sequence, timestamp, userData)
+    }
 }
 
 /// Properties of one atomic commit, grouped by object as DRM_IOCTL_MODE_ATOMIC takes them.
@@ -67,11 +72,15 @@ struct AtomicRequest {
         let testOnly = flags & CDMABufDRM_DRM_MODE_ATOMIC_TEST_ONLY() != 0
         _ = try result.get(
             "DRM_IOCTL_MODE_ATOMIC\(testOnly ? " (TEST_ONLY)" : "") \(description)", on: state.path,
+            code: { $0 == .outOfRange ? .invalidArgument : nil },
             hint: { errno in
                 switch errno {
                 case .invalidArgument, .outOfRange:
-                    "The driver refused the configuration; vkms shows only framebuffers of the mode's size"
-                        + " on its primary plane (no scaling), and the kernel log with drm.debug=0x10 says why"
+                    testOnly
+                        ? "The driver refused the configuration; vkms shows only framebuffers of the mode's size"
+                            + " on its primary plane (no scaling), and the kernel log with drm.debug=0x10 says why"
+                        : "The driver accepted the configuration but could not prepare a framebuffer: KMS"
+                            + " drivers such as vkms map it into the kernel (vmap), which some exporters lack"
                 case .resourceBusy, .resourceTemporarilyUnavailable:
                     "A flip is still pending on the CRTC: wait for its event (nextFlip) before the next one"
                 case .permissionDenied:
@@ -268,41 +277,7 @@ extension KMSDevice {
         case .failure(.resourceTemporarilyUnavailable): return []
         case .failure(let errno): throw DMABufError(errno: errno, operation: "read DRM events", target: path.string)
         }
-        return try Self.parseEvents(Array(bytes.prefix(count)))
-    }
-
-    /// Flip events in what a read of a DRM fd returned: struct drm_event headers, each followed
-    /// by its body; a flip is a struct drm_event_vblank.
-    package static func parseEvents(_ bytes: [UInt8]) throws(DMABufError) -> [KMSFlipEvent] {
-        var events: [KMSFlipEvent] = []
-        var offset = 0
-        let header = MemoryLayout<drm_event>.size
-        let vblank = MemoryLayout<drm_event_vblank>.size
-        while offset + header <= bytes.count {
-            let (type, length) = bytes.withUnsafeBytes {
-                (
-                    $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self),
-                    Int($0.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
-                )
-            }
-            guard length >= header, offset + length <= bytes.count else {
-                throw DMABufError(
-                    .badResponse, operation: "parse DRM events",
-                    hint: "An event of \(length) bytes at offset \(offset) does not fit in the \(bytes.count) read")
-            }
-            if type == CDMABufDRM_DRM_EVENT_FLIP_COMPLETE(), length >= vblank {
-                let event = bytes.withUnsafeBytes { raw in
-                    raw.loadUnaligned(fromByteOffset: offset, as: drm_event_vblank.self)
-                }
-                events.append(
-                    KMSFlipEvent(
-                        crtcID: event.crtc_id, sequence: event.sequence,
-                        timestamp: .seconds(Int64(event.tv_sec)) + .microseconds(Int64(event.tv_usec)),
-                        userData: event.user_data))
-            }
-            offset += length
-        }
-        return events
+        return try KMSDeviceParsing.events(Array(bytes.prefix(count)))
     }
 
     /// The plane's part of a commit: `framebuffer` full screen on the output's CRTC.

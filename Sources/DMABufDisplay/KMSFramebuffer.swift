@@ -70,6 +70,7 @@ extension KMSDevice {
         single.planes = layout.planes.map { ImageLayout.Plane(buffer: 0, offset: $0.offset, stride: $0.stride) }
         try single.validate(bufferSizes: [buffer.size])
         try checkPlanesOffer(single)
+        try checkKernelMapping(buffer)
         let imported = try importBuffer(buffer)
         return try addFramebuffer(imported, layout: single)
     }
@@ -126,6 +127,38 @@ extension KMSDevice {
         state.retainHandle(imported.handle)
         return KMSFramebuffer(id: command.fb_id, layout: single, handles: [imported.handle], state: state)
     }
+
+    /// Throws for an exporter known to lack the kernel mapping (vmap) that KMS drivers such as
+    /// vkms scan out from: udmabuf before Linux 6.2. Its import would succeed and the commit
+    /// fail with a bare EINVAL.
+    private func checkKernelMapping(_ buffer: borrowing DMABuffer) throws(DMABufError) {
+        guard let exporter = try? buffer.info().exporterName, exporter == "udmabuf" else { return }
+        let version = DeviceAccess.kernelRelease.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap {
+            Int($0)
+        }
+        guard version.count == 2, (version[0], version[1]) < (6, 2) else { return }
+        throw DMABufError(
+            .unsupported, operation: "add a framebuffer of a udmabuf", target: path.string,
+            hint: "udmabuf before Linux 6.2 has no vmap, which KMS drivers such as vkms need to scan out;"
+                + " allocate from another source (the system heap, the exporter module or vgem)")
+    }
+
+    /// Whether the device file has GEM handle `handle` open (PRIME_HANDLE_TO_FD answers ENOENT
+    /// for one it does not); for the tests' leak checks.
+    package func kernelHasHandle(_ handle: UInt32) -> Bool {
+        var prime = drm_prime_handle()
+        prime.handle = handle
+        prime.flags = CDMABufDRM_DRM_CLOEXEC()
+        prime.fd = -1
+        guard case .success = Sys.ioctl(descriptor, CDMABufDRM_DRM_IOCTL_PRIME_HANDLE_TO_FD(), &prime) else {
+            return false
+        }
+        _ = Sys.close(FileDescriptor(rawValue: prime.fd))
+        return true
+    }
+
+    /// Framebuffers whose owners have gone but that a commit still shows.
+    package var orphanedFramebufferCount: Int { state.orphanCount }
 
     /// Throws unless a plane of the device offers the layout's format with its modifier.
     private func checkPlanesOffer(_ layout: ImageLayout) throws(DMABufError) {

@@ -266,6 +266,80 @@ public struct KMSOutput: Hashable, Sendable {
     }
 }
 
+/// The parsers of what the kernel returns in bytes, apart so that tests can feed them anything.
+package enum KMSDeviceParsing {
+    /// An IN_FORMATS blob (struct drm_format_modifier_blob): for each modifier, a 64-bit mask of
+    /// the formats it applies to, counted from its `offset` into the format list.
+    package static func inFormats(_ bytes: [UInt8]) throws(DMABufError) -> [DRMFormat: [DRMFormatModifier]] {
+        func refuse(_ why: String) -> DMABufError {
+            DMABufError(.badResponse, operation: "parse an IN_FORMATS blob", hint: why)
+        }
+        func load<T: FixedWidthInteger>(_ offset: Int, as type: T.Type) throws(DMABufError) -> T {
+            guard offset >= 0, offset + MemoryLayout<T>.size <= bytes.count else {
+                throw refuse("It ends at \(bytes.count) bytes, before offset \(offset)")
+            }
+            return bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+        }
+        let header = MemoryLayout<drm_format_modifier_blob>.size
+        guard bytes.count >= header else { throw refuse("\(bytes.count) bytes is less than its header") }
+        let formatCount = Int(try load(8, as: UInt32.self))
+        let formatsOffset = Int(try load(12, as: UInt32.self))
+        let modifierCount = Int(try load(16, as: UInt32.self))
+        let modifiersOffset = Int(try load(20, as: UInt32.self))
+        var formats: [DRMFormat] = []
+        for index in 0..<formatCount {
+            formats.append(DRMFormat(rawValue: try load(formatsOffset + 4 * index, as: UInt32.self)))
+        }
+        var result: [DRMFormat: [DRMFormatModifier]] = [:]
+        let entry = MemoryLayout<drm_format_modifier>.size
+        for index in 0..<modifierCount {
+            let base = modifiersOffset + entry * index
+            let mask = try load(base, as: UInt64.self)
+            let first = Int(try load(base + 8, as: UInt32.self))
+            let modifier = DRMFormatModifier(rawValue: try load(base + 16, as: UInt64.self))
+            for bit in 0..<64 where mask & (1 << UInt64(bit)) != 0 && first + bit < formats.count {
+                result[formats[first + bit], default: []].append(modifier)
+            }
+        }
+        return result
+    }
+
+    /// Flip events in what a read of a DRM fd returned: struct drm_event headers, each followed
+    /// by its body; a flip is a struct drm_event_vblank.
+    package static func events(_ bytes: [UInt8]) throws(DMABufError) -> [KMSFlipEvent] {
+        var events: [KMSFlipEvent] = []
+        var offset = 0
+        let header = MemoryLayout<drm_event>.size
+        let vblank = MemoryLayout<drm_event_vblank>.size
+        while offset + header <= bytes.count {
+            let (type, length) = bytes.withUnsafeBytes {
+                (
+                    $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self),
+                    Int($0.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
+                )
+            }
+            guard length >= header, offset + length <= bytes.count else {
+                throw DMABufError(
+                    .badResponse, operation: "parse DRM events",
+                    hint: "An event of \(length) bytes at offset \(offset) does not fit in the \(bytes.count) read")
+            }
+            if type == CDMABufDRM_DRM_EVENT_FLIP_COMPLETE(), length >= vblank {
+                let event = bytes.withUnsafeBytes { raw in
+                    raw.loadUnaligned(fromByteOffset: offset, as: drm_event_vblank.self)
+                }
+                events.append(
+                    KMSFlipEvent(
+                        crtcID: event.crtc_id, sequence: event.sequence,
+                        timestamp: .seconds(Int64(event.tv_sec)) + .microseconds(Int64(event.tv_usec)),
+                        userData: event.user_data))
+            }
+            offset += length
+        }
+        return events
+    }
+
+}
+
 extension KMSState {
     /// An array the kernel fills in two calls: first the count, then the elements.
     private func withArray<Element>(
@@ -391,7 +465,7 @@ extension KMSState {
                 }
             var modifiers: [DRMFormat: [DRMFormatModifier]] = [:]
             if let inFormats = properties.first(where: { $0.name == "IN_FORMATS" }), inFormats.value != 0 {
-                modifiers = try Self.parseInFormats(try blob(UInt32(truncatingIfNeeded: inFormats.value)))
+                modifiers = try KMSDeviceParsing.inFormats(try blob(UInt32(truncatingIfNeeded: inFormats.value)))
             }
             planes.append(
                 KMSPlane(
@@ -415,42 +489,6 @@ extension KMSState {
             request.data = Self.address(bytes)
             _ = try Sys.ioctl(descriptor, CDMABufDRM_DRM_IOCTL_MODE_GETPROPBLOB(), &request).get(operation, on: path)
         }
-    }
-
-    /// An IN_FORMATS blob (struct drm_format_modifier_blob): for each modifier, a 64-bit mask of
-    /// the formats it applies to, counted from its `offset` into the format list.
-    package static func parseInFormats(_ bytes: [UInt8]) throws(DMABufError) -> [DRMFormat: [DRMFormatModifier]] {
-        func refuse(_ why: String) -> DMABufError {
-            DMABufError(.badResponse, operation: "parse an IN_FORMATS blob", hint: why)
-        }
-        func load<T: FixedWidthInteger>(_ offset: Int, as type: T.Type) throws(DMABufError) -> T {
-            guard offset >= 0, offset + MemoryLayout<T>.size <= bytes.count else {
-                throw refuse("It ends at \(bytes.count) bytes, before offset \(offset)")
-            }
-            return bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
-        }
-        let header = MemoryLayout<drm_format_modifier_blob>.size
-        guard bytes.count >= header else { throw refuse("\(bytes.count) bytes is less than its header") }
-        let formatCount = Int(try load(8, as: UInt32.self))
-        let formatsOffset = Int(try load(12, as: UInt32.self))
-        let modifierCount = Int(try load(16, as: UInt32.self))
-        let modifiersOffset = Int(try load(20, as: UInt32.self))
-        var formats: [DRMFormat] = []
-        for index in 0..<formatCount {
-            formats.append(DRMFormat(rawValue: try load(formatsOffset + 4 * index, as: UInt32.self)))
-        }
-        var result: [DRMFormat: [DRMFormatModifier]] = [:]
-        let entry = MemoryLayout<drm_format_modifier>.size
-        for index in 0..<modifierCount {
-            let base = modifiersOffset + entry * index
-            let mask = try load(base, as: UInt64.self)
-            let first = Int(try load(base + 8, as: UInt32.self))
-            let modifier = DRMFormatModifier(rawValue: try load(base + 16, as: UInt64.self))
-            for bit in 0..<64 where mask & (1 << UInt64(bit)) != 0 && first + bit < formats.count {
-                result[formats[first + bit], default: []].append(modifier)
-            }
-        }
-        return result
     }
 
     func properties(of id: UInt32, type: KMSObjectType) throws(DMABufError) -> [KMSProperty] {

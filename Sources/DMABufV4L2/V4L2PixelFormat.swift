@@ -96,11 +96,24 @@ package enum V4L2Image {
             DMABufError(.invalidArgument, operation: "convert a \(width)x\(height) \(format) frame to RGB", hint: why)
         }
         guard let bytesPerPixel = format.bytesPerPixel else { throw refuse("Only YUYV and RGB24 are converted") }
+        guard width > 0, height > 0 else { throw refuse("The width and the height must be positive") }
         if format == .yuyv, width % 2 != 0 { throw refuse("YUYV's width is even: two pixels share U and V") }
-        try checkShape(
-            of: bytes, width: width, height: height, bytesPerPixel: bytesPerPixel, bytesPerLine: bytesPerLine,
-            format: "\(format)")
-        var rgb = [UInt8](repeating: 0, count: width * height * 3)
+        // Every product below in Int, or an error: the dimensions are the caller's.
+        let line = width.multipliedReportingOverflow(by: bytesPerPixel)
+        let rows = (height - 1).multipliedReportingOverflow(by: bytesPerLine)
+        let pixels = width.multipliedReportingOverflow(by: height)
+        let output = pixels.partialValue.multipliedReportingOverflow(by: 3)
+        guard !line.overflow, !rows.overflow, !pixels.overflow, !output.overflow else {
+            throw refuse("The frame is larger than memory can hold")
+        }
+        guard bytesPerLine >= line.partialValue else {
+            throw refuse("\(bytesPerLine) bytes per line is less than the \(line.partialValue) of a line's pixels")
+        }
+        let needed = rows.partialValue.addingReportingOverflow(line.partialValue)
+        guard !needed.overflow, bytes.count >= needed.partialValue else {
+            throw refuse("The \(bytes.count) bytes given are fewer than the frame's")
+        }
+        var rgb = [UInt8](repeating: 0, count: output.partialValue)
         rgb.withUnsafeMutableBufferPointer { out in
             for row in 0..<height {
                 let line = bytes.baseAddress! + row * bytesPerLine

@@ -78,30 +78,4 @@ import Testing
         let used = ResourceUsage.now() - before
         #expect(sum != 1 && used.cpuSeconds >= 0 && used.pageFaults >= 0)
     }
-
-    /// XRGB8888, as a writeback connector writes it: B, G, R, X in memory; X is dropped, and the
-    /// stride's padding skipped.
-    @Test func xrgb8888ToRGB() throws {
-        let bytes: [UInt8] = [
-            0x03, 0x02, 0x01, 0xff, 0x13, 0x12, 0x11, 0x00, 0xee, 0xee, 0xee, 0xee,
-            0x23, 0x22, 0x21, 0x7f, 0x33, 0x32, 0x31, 0xff, 0xee, 0xee, 0xee, 0xee,
-        ]
-        let rgb = try bytes.withUnsafeBytes {
-            try V4L2Image.rgb24(fromXRGB8888: $0, width: 2, height: 2, bytesPerLine: 12)
-        }
-        #expect(rgb == [0x01, 0x02, 0x03, 0x11, 0x12, 0x13, 0x21, 0x22, 0x23, 0x31, 0x32, 0x33])
-        let refused: [(width: Int, height: Int, bytesPerLine: Int)] = [
-            (4, 1, 12),  // stride below 4 x 4 bytes
-            (2, 3, 12),  // more rows than bytes
-            (0, 1, 12), (2, -1, 12),
-            (Int.max / 2, 2, 12),  // overflows
-        ]
-        bytes.withUnsafeBytes { raw in
-            for (width, height, bytesPerLine) in refused {
-                #expect(throws: DMABufError.self, "\(width)x\(height), \(bytesPerLine)") {
-                    try V4L2Image.rgb24(fromXRGB8888: raw, width: width, height: height, bytesPerLine: bytesPerLine)
-                }
-            }
-        }
-    }
 }
