@@ -25,6 +25,7 @@ let package = Package(
                 .product(name: "DMABuf", package: "swift-dmabuf"),
                 .product(name: "DMABufSources", package: "swift-dmabuf"),
                 .product(name: "DMABufInspection", package: "swift-dmabuf"),
+                .product(name: "DMABufDisplay", package: "swift-dmabuf"),
             ]
         )
     ],

@@ -110,17 +110,21 @@ struct Display: ParsableCommand {
         lines.append(
             "buffers   \(allocator.source), inodes \(first.identity.inode) and \(second.identity.inode),"
                 + " scanned out directly")
+        // Each buffer drawn whole once (frames 0 and 1); after that a buffer two frames old
+        // differs from its next frame only where the moving bar was and goes.
         try Self.draw(first, layout: layout, frame: 0, picture: picture)
+        try Self.draw(second, layout: layout, frame: 1, picture: picture)
         let firstFramebuffer = try display.addFramebuffer(first, layout: layout)
         let secondFramebuffer = try display.addFramebuffer(second, layout: layout)
         try display.show(firstFramebuffer, on: output)
         let start = ContinuousClock.now
         for frame in 1..<frames {
+            let changed = picture == nil && frame >= 2 ? Self.bar(frame - 2, layout) + Self.bar(frame, layout) : []
             if frame % 2 == 1 {
-                try Self.draw(second, layout: layout, frame: frame, picture: picture)
+                try Self.draw(second, layout: layout, frame: frame, picture: picture, columns: changed)
                 _ = try display.flip(to: secondFramebuffer, on: output)
             } else {
-                try Self.draw(first, layout: layout, frame: frame, picture: picture)
+                try Self.draw(first, layout: layout, frame: frame, picture: picture, columns: changed)
                 _ = try display.flip(to: firstFramebuffer, on: output)
             }
             _ = try display.blockingNextFlip(timeout: wait)
@@ -157,12 +161,20 @@ struct Display: ParsableCommand {
         return lines
     }
 
-    /// Draws frame `frame` into `buffer`: the picture, or a pattern of colour bars and a
-    /// gradient with a white bar that moves one step per frame.
+    /// The columns of frame `frame`'s moving bar.
+    static func bar(_ frame: Int, _ layout: ImageLayout) -> [Int] {
+        let start = (frame * 8) % layout.width
+        return Array(start..<min(start + 8, layout.width))
+    }
+
+    /// Draws frame `frame` into `buffer`, all of it or only `columns`: the picture, or a pattern
+    /// of colour bars and a gradient with a white bar that moves one step per frame.
     static func draw(
         _ buffer: borrowing DMABuffer, layout: ImageLayout, frame: Int,
-        picture: (width: Int, height: Int, pixels: [UInt8])?
+        picture: (width: Int, height: Int, pixels: [UInt8])?, columns: [Int]? = nil
     ) throws(DMABufError) {
+        if columns?.isEmpty == true { return }
+        let xs = columns ?? Array(0..<layout.width)
         var mapping = try buffer.map()
         let stride = layout.planes[0].stride
         do {
@@ -170,7 +182,7 @@ struct Display: ParsableCommand {
                 bytes.withUnsafeMutableBytes { raw in
                     for y in 0..<layout.height {
                         let row = raw.baseAddress! + y * stride
-                        for x in 0..<layout.width {
+                        for x in xs {
                             row.storeBytes(
                                 of: pixel(x: x, y: y, layout: layout, frame: frame, picture: picture).littleEndian,
                                 toByteOffset: 4 * x, as: UInt32.self)

@@ -106,9 +106,7 @@ extension KMSDevice {
         if let writeback = output.writeback {
             try request.set("CRTC_ID", of: writeback.id, .connector, to: 0)
         }
-        try request.set("MODE_ID", of: output.crtc.id, .crtc, to: UInt64(mode.id))
-        try request.set("ACTIVE", of: output.crtc.id, .crtc, to: 1)
-        try setPlane(&request, framebuffer, output)
+        try setModeAndPlane(&request, mode, framebuffer, output)
         let description = "show framebuffer \(framebuffer.id) on \(output.connector.name)"
         let modeset = CDMABufDRM_DRM_MODE_ATOMIC_ALLOW_MODESET()
         try request.commit(flags: modeset | CDMABufDRM_DRM_MODE_ATOMIC_TEST_ONLY(), description: description)
@@ -121,6 +119,8 @@ extension KMSDevice {
     /// returns once the framebuffer is on screen.
     ///
     /// - Parameters:
+    ///   - framebuffer: what to show, in a format and modifier the plane offers.
+    ///   - output: where: its plane and CRTC.
     ///   - inFence: a fence the flip waits for (the plane's IN_FENCE_FD), such as the
     ///     producer's write fence; the kernel holds its own reference, so it may go.
     ///   - outFence: whether to return the CRTC's OUT_FENCE_PTR fence, which signals when the
@@ -158,6 +158,8 @@ extension KMSDevice {
     /// it and the display at once), a nonblocking commit with a page-flip event.
     ///
     /// - Parameters:
+    ///   - framebuffer: what to show, in a format and modifier the plane offers.
+    ///   - output: where: its plane and CRTC, and its writeback connector.
     ///   - target: a framebuffer of the mode's size in a format the writeback connector takes.
     ///   - inFence: a fence the flip waits for (the plane's IN_FENCE_FD).
     /// - Returns: the writeback's fence (WRITEBACK_OUT_FENCE_PTR), which signals when `target`
@@ -199,6 +201,8 @@ extension KMSDevice {
     /// next ``show(_:on:)``.
     ///
     /// - Parameters:
+    ///   - framebuffer: what to show, in a format and modifier the plane offers.
+    ///   - output: where: its plane, CRTC and mode, and its writeback connector.
     ///   - target: a framebuffer of the mode's size in a format the writeback connector takes
     ///     (XRGB8888 on vkms), over a dma-buf of any source.
     ///   - timeout: how long to wait for the writeback.
@@ -213,9 +217,7 @@ extension KMSDevice {
         let mode = try modeBlob(output.mode)
         var request = AtomicRequest(state)
         try route(&request, to: writeback, output, target: target.id)
-        try request.set("MODE_ID", of: output.crtc.id, .crtc, to: UInt64(mode.id))
-        try request.set("ACTIVE", of: output.crtc.id, .crtc, to: 1)
-        try setPlane(&request, framebuffer, output)
+        try setModeAndPlane(&request, mode, framebuffer, output)
         let description = "write back framebuffer \(framebuffer.id) into \(target.id) through \(writeback.name)"
         let modeset = CDMABufDRM_DRM_MODE_ATOMIC_ALLOW_MODESET()
         try request.commit(flags: modeset | CDMABufDRM_DRM_MODE_ATOMIC_TEST_ONLY(), description: description)
@@ -278,6 +280,16 @@ extension KMSDevice {
         case .failure(let errno): throw DMABufError(errno: errno, operation: "read DRM events", target: path.string)
         }
         return try KMSDeviceParsing.events(Array(bytes.prefix(count)))
+    }
+
+    /// The CRTC active in the output's mode, and its plane showing `framebuffer`.
+    private func setModeAndPlane(
+        _ request: inout AtomicRequest, _ mode: borrowing KMSPropertyBlob, _ framebuffer: borrowing KMSFramebuffer,
+        _ output: KMSOutput
+    ) throws(DMABufError) {
+        try request.set("MODE_ID", of: output.crtc.id, .crtc, to: UInt64(mode.id))
+        try request.set("ACTIVE", of: output.crtc.id, .crtc, to: 1)
+        try setPlane(&request, framebuffer, output)
     }
 
     /// The plane's part of a commit: `framebuffer` full screen on the output's CRTC.

@@ -40,7 +40,7 @@ public struct KMSFramebuffer: ~Copyable, Sendable {
 }
 
 extension KMSDevice {
-    /// The import in `KMSDevice.Import`'s words, as the contract names it.
+    /// What ``importBuffer(_:)`` returns: a ``KMSImport``.
     public typealias Import = KMSImport
 
     /// Imports `buffer` into the device (DRM_IOCTL_PRIME_FD_TO_HANDLE), counting its GEM handle.
@@ -56,7 +56,7 @@ extension KMSDevice {
     /// buffer, whatever the planes' `buffer` index says).
     ///
     /// Before any ioctl, the layout is checked against the buffer's size
-    /// (``ImageLayout/validate(bufferSizes:)``) and against the planes of the device: one of them
+    /// (`ImageLayout.validate(bufferSizes:)`) and against the planes of the device: one of them
     /// must offer its format with its modifier. Then the buffer is imported and ADDFB2 called,
     /// with the modifier where the driver takes modifiers.
     ///
@@ -66,13 +66,10 @@ extension KMSDevice {
     public func addFramebuffer(
         _ buffer: borrowing DMABuffer, layout: ImageLayout
     ) throws(DMABufError) -> KMSFramebuffer {
-        var single = layout
-        single.planes = layout.planes.map { ImageLayout.Plane(buffer: 0, offset: $0.offset, stride: $0.stride) }
-        try single.validate(bufferSizes: [buffer.size])
-        try checkPlanesOffer(single)
+        let single = try checked(layout, bufferSize: buffer.size)
         try checkKernelMapping(buffer)
         let imported = try importBuffer(buffer)
-        return try addFramebuffer(imported, layout: single)
+        return try makeFramebuffer(imported, layout: single)
     }
 
     /// A framebuffer of an imported buffer's pixels as `layout` describes them (every plane in
@@ -81,10 +78,22 @@ extension KMSDevice {
     public func addFramebuffer(
         _ imported: borrowing KMSImport, layout: ImageLayout
     ) throws(DMABufError) -> KMSFramebuffer {
+        try makeFramebuffer(imported, layout: checked(layout, bufferSize: imported.size))
+    }
+
+    /// `layout` with every plane in buffer 0, validated against the buffer's size and the planes.
+    private func checked(_ layout: ImageLayout, bufferSize: Int) throws(DMABufError) -> ImageLayout {
         var single = layout
         single.planes = layout.planes.map { ImageLayout.Plane(buffer: 0, offset: $0.offset, stride: $0.stride) }
-        try single.validate(bufferSizes: [imported.size])
+        try single.validate(bufferSizes: [bufferSize])
         try checkPlanesOffer(single)
+        return single
+    }
+
+    /// ADDFB2 of a checked single-buffer layout; the framebuffer takes a count on the handle.
+    private func makeFramebuffer(
+        _ imported: borrowing KMSImport, layout single: ImageLayout
+    ) throws(DMABufError) -> KMSFramebuffer {
         var command = drm_mode_fb_cmd2()
         command.width = UInt32(single.width)
         command.height = UInt32(single.height)

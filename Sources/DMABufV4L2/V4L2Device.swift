@@ -354,7 +354,7 @@ public struct V4L2Format: Hashable, Sendable, CustomStringConvertible {
         sizeImage = Int(pix.sizeimage)
     }
 
-    /// The frame as an ``ImageLayout`` in one buffer: its size, the DRM format of its pixel
+    /// The frame as an `ImageLayout` in one buffer: its size, the DRM format of its pixel
     /// format, linear, and for NV12 the chroma plane right after the luma plane.
     ///
     /// - Throws: `.unsupported` if the pixel format has no DRM twin (``V4L2PixelFormat/drmFormat``);

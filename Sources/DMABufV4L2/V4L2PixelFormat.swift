@@ -46,19 +46,12 @@ public struct V4L2PixelFormat: RawRepresentable, Hashable, Sendable, CustomStrin
             self = .rgb24
             return
         }
-        let bytes = Array(name.utf8)
-        guard bytes.count == 4, bytes.allSatisfy({ (0x20...0x7e).contains($0) }) else { return nil }
-        rawValue = bytes.reversed().reduce(0) { $0 << 8 | UInt32($1) }
+        guard let code = FourCC.code(name) else { return nil }
+        rawValue = code
     }
 
     /// The four-character code, "YUYV"; bytes outside printable ASCII as `\xNN`.
-    public var fourCC: String {
-        (0..<4).map { shift in
-            let byte = UInt8(truncatingIfNeeded: rawValue >> (8 * shift))
-            return (0x20...0x7e).contains(byte)
-                ? String(UnicodeScalar(byte)) : "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)
-        }.joined()
-    }
+    public var fourCC: String { FourCC.text(rawValue) }
 
     /// The code, and the common name where it differs: "YUYV", "RGB3 (RGB24)".
     public var description: String { self == .rgb24 ? "\(fourCC) (RGB24)" : fourCC }

@@ -193,6 +193,8 @@ extension DeviceTests {
             #expect(check9)
             let check10 = device.orphanedFramebufferCount == 1
             #expect(check10)
+            let stillShown = try device.property("FB_ID", of: output.plane.id, type: .plane)?.value
+            #expect(stillShown == UInt64(otherID), "the plane still scans it out")
             try device.show(target, on: output)
             let check11 = device.orphanedFramebufferCount == 0
             #expect(check11)

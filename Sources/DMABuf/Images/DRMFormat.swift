@@ -56,19 +56,12 @@ public struct DRMFormat: RawRepresentable, Hashable, Sendable, CustomStringConve
             self = known.format
             return
         }
-        let bytes = Array(name.utf8)
-        guard bytes.count == 4, bytes.allSatisfy({ (0x20...0x7e).contains($0) }) else { return nil }
-        rawValue = bytes.reversed().reduce(0) { $0 << 8 | UInt32($1) }
+        guard let code = FourCC.code(name) else { return nil }
+        rawValue = code
     }
 
     /// The four-character code, "XR24"; bytes outside printable ASCII as `\xNN`.
-    public var fourCC: String {
-        (0..<4).map { shift in
-            let byte = UInt8(truncatingIfNeeded: rawValue >> (8 * shift))
-            return (0x20...0x7e).contains(byte)
-                ? String(UnicodeScalar(byte)) : "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)
-        }.joined()
-    }
+    public var fourCC: String { FourCC.text(rawValue) }
 
     /// drm_fourcc.h's name for the formats this library knows ("XRGB8888"), nil for others.
     public var name: String? { Self.known.first { $0.format == self }?.name }
@@ -93,6 +86,25 @@ public struct DRMFormat: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// The subsampling of `plane`: (1, 1) for full resolution, (2, 2) for NV12's chroma.
     func subsampling(plane: Int) -> (horizontal: Int, vertical: Int) {
         self == .nv12 && plane == 1 ? (2, 2) : (1, 1)
+    }
+}
+
+/// Four-character codes, as DRM and V4L2 name formats: four bytes, the first character lowest.
+package enum FourCC {
+    /// The code of four printable ASCII characters, nil for anything else.
+    package static func code(_ text: String) -> UInt32? {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 4, bytes.allSatisfy({ (0x20...0x7e).contains($0) }) else { return nil }
+        return bytes.reversed().reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    /// The four characters; bytes outside printable ASCII as `\xNN`.
+    package static func text(_ code: UInt32) -> String {
+        (0..<4).map { shift in
+            let byte = UInt8(truncatingIfNeeded: code >> (8 * shift))
+            return (0x20...0x7e).contains(byte)
+                ? String(UnicodeScalar(byte)) : "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)
+        }.joined()
     }
 }
 

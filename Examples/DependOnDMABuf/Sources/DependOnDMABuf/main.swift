@@ -1,8 +1,10 @@
 // What a program can do with swift-dmabuf on any Linux machine, dma-buf devices or not: say which
 // sources of dma-bufs it has and why the others are missing, allocate from the default one if there
-// is one, refuse an fd that is not a dma-buf, and list the dma-bufs the system holds.
+// is one, refuse an fd that is not a dma-buf, list the dma-bufs the system holds, and describe a
+// frame for a display and find one.
 // Exits 1 if the library breaks one of its promises.
 import DMABuf
+import DMABufDisplay
 import DMABufInspection
 import DMABufSources
 import SystemPackage
@@ -50,6 +52,18 @@ do {
 let snapshot = DMABufSnapshot.scan()
 print("system: \(snapshot.total.bufferCount) dma-bufs, \(snapshot.total.size) bytes", terminator: "")
 print(snapshot.isPartial ? " (partial: \(snapshot.unreadable.count) things unreadable)" : "")
+
+let frame = try ImageLayout.packed(width: 1280, height: 720, format: .xrgb8888)
+print("a \(frame) frame takes \(frame.bufferSizes[0]) bytes")
+do {
+    let display = try KMSDevice.open(driver: "vkms")
+    print("display: \(try display.output().connector.name)")
+} catch {
+    print("no vkms display here: \(error)")
+    if error.code != .deviceMissing && error.code != .permissionDenied {
+        broken.append("KMSDevice.open(driver:) failed with \(error.code), not a missing or closed device")
+    }
+}
 
 if !broken.isEmpty {
     for problem in broken { print("FAIL: \(problem)") }
