@@ -104,9 +104,10 @@ extension DeviceTests {
             let stats = try #require(
                 try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
             #expect(stats["frames"] as? Int == 6 && stats["copies"] as? Int == 0, "\(stats)")
+            // Positive, and the latencies within the 5 s a frame may take (a busy TCG host has taken 1.5 s).
             for key in ["seconds", "framesPerSecond", "latencyP50Ms", "latencyP99Ms", "cpuSecondsPerFrame"] {
                 let value = try #require(stats[key] as? Double, "\(key) in \(stats)")
-                #expect(value > 0 && value < 1000, "\(key) \(value)")
+                #expect(value > 0 && (!key.hasPrefix("latency") || value < 5000), "\(key) \(value)")
             }
             // Reading a frame through a mapping would fault in its 900 pages at least.
             #expect((stats["pageFaults"] as? Int ?? .max) < 900, "\(stats)")
