@@ -102,7 +102,7 @@ let package = Package(
             name: "DMABufCLI",
             dependencies: [
                 "DMABuf", "DMABufExporterClient", "DMABufSources", "DMABufV4L2", "DMABufInspection", "DMABufDisplay",
-                "CPNG",
+                "CDMABufDRM", "CPNG",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,21 +1,30 @@
 import ArgumentParser
 import CPNG
 import DMABuf
+import DMABufDisplay
 import DMABufSources
 import DMABufV4L2
 import Glibc
 import SystemPackage
 
 /// Captures frames from a V4L2 device into dma-bufs: the device's own, exported (MMAP +
-/// VIDIOC_EXPBUF), or ours from a source, imported (V4L2_MEMORY_DMABUF). Saves the last one as a PNG.
+/// VIDIOC_EXPBUF), or ours from a source, imported (V4L2_MEMORY_DMABUF). Saves the last one as a PNG,
+/// or shows every frame on a KMS display straight from the buffer it was captured into.
 struct Capture: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Capture video frames from a V4L2 device into dma-bufs, and save one as a PNG.",
+        abstract:
+            "Capture video frames from a V4L2 device into dma-bufs, save one as a PNG, or show them on a display.",
         discussion: """
             Prints each frame's sequence number, bytes used, buffer and the buffer's inode, then the frame \
             rate. --into mmap uses the device's own buffers, exported as dma-bufs (VIDIOC_EXPBUF); a source \
             name has the device write into dma-bufs from that source (V4L2_MEMORY_DMABUF); auto takes the \
             default source (as `dmabuf alloc --from auto`) and falls back to mmap if none is available.
+
+            --display [DRIVER] (default vkms) shows every frame on the first KMS device of DRIVER, scanned \
+            out from the very buffer it was captured into: one framebuffer per capture buffer, one page \
+            flip per frame, and a buffer goes back to the camera only once a later flip has taken it off \
+            the screen. The format defaults to XR24 (XRGB8888) and the size to 1280x720, which must be a \
+            mode of the connector.
             """
     )
 
@@ -62,6 +71,33 @@ struct Capture: ParsableCommand {
     @Option(help: ArgumentHelp("The exporter module's device, for --into exporter.", valueName: "path"))
     var exporterDevice = "/dev/dmabuf_exporter"
 
+    @Flag(
+        help: ArgumentHelp(
+            "Show every frame on a KMS display, scanned out from the buffer it was captured into (default driver "
+                + "vkms, format XR24, size 1280x720)."))
+    var display = false
+
+    @Argument(help: ArgumentHelp("With --display: the KMS driver to show the frames on.", valueName: "driver"))
+    var displayDriver: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "With --display: write what the display showed last as a PNG (a writeback commit of the last frame).",
+            valueName: "file.png"))
+    var writeback: String?
+
+    @Option(
+        name: .customLong("stats-json"),
+        help: ArgumentHelp(
+            "With --display: write frames, seconds, framesPerSecond, latencyP50Ms, latencyP99Ms, "
+                + "cpuSecondsPerFrame, pageFaults and copies here as a JSON object.", valueName: "file"))
+    var statsJSON: String?
+
+    /// The format and size `--display` captures in unless told otherwise: XRGB8888 (V4L2's XBGR32)
+    /// is what every KMS primary plane scans out, and vivid and vkms both have 1280x720.
+    static let displayFormat = V4L2PixelFormat.xbgr32
+    static let displaySize = (width: 1280, height: 720)
+
     func validate() throws {
         if !(1...100_000).contains(frames) { throw ValidationError("--frames takes 1 to 100000") }
         if !(1...32).contains(buffers) { throw ValidationError("--buffers takes 1 to 32") }
@@ -82,6 +118,21 @@ struct Capture: ParsableCommand {
         }
         if let save, !save.hasSuffix(".png") {
             throw ValidationError("--save writes a PNG: give a name ending in .png")
+        }
+        if !display {
+            if let displayDriver {
+                throw ValidationError("\(displayDriver) is not an option: give a KMS driver after --display")
+            }
+            if writeback != nil || statsJSON != nil {
+                throw ValidationError("--writeback and --stats-json go with --display")
+            }
+        }
+        if let writeback, !writeback.hasSuffix(".png") {
+            throw ValidationError("--writeback writes a PNG: give a name ending in .png")
+        }
+        if display, buffers < 3 {
+            throw ValidationError(
+                "--display needs at least 3 buffers: one on screen, one flipping to it, one the camera fills")
         }
     }
 
@@ -108,6 +159,12 @@ struct Capture: ParsableCommand {
         /// Page faults this process took while it captured (getrusage): none are needed, since
         /// nothing in user space touches a frame's bytes.
         var pageFaults = 0
+        /// With --display: what the display loop measured.
+        var display: DisplayStats?
+        /// With --display: the inode of the dma-buf behind each buffer's framebuffer, as the kernel says.
+        var framebufferInodes: [UInt64] = []
+        /// With --writeback: what the display showed last, XRGB8888 rows without padding.
+        var writeback: [UInt8]?
         var lines: [String] = []
     }
 
@@ -129,11 +186,11 @@ struct Capture: ParsableCommand {
             try camera.setControl(control, to: value)
             lines.append("control   \(control.name) = \(value)")
         }
-        let size = self.size.flatMap(V4L2Format.parseSize)
+        let size = self.size.flatMap(V4L2Format.parseSize) ?? (display ? Self.displaySize : nil)
+        let pixelFormat = format.flatMap(V4L2PixelFormat.init(name:)) ?? (display ? Self.displayFormat : nil)
         let chosen =
-            (format != nil || size != nil)
-            ? try camera.setFormat(
-                width: size?.width, height: size?.height, pixelFormat: format.flatMap(V4L2PixelFormat.init(name:)))
+            (pixelFormat != nil || size != nil)
+            ? try camera.setFormat(width: size?.width, height: size?.height, pixelFormat: pixelFormat)
             : try camera.format()
         if let size, (chosen.width, chosen.height) != size {
             throw DMABufError(
@@ -143,9 +200,50 @@ struct Capture: ParsableCommand {
         let caps = try camera.capabilities()
         lines.insert("device    \(camera.path) (\(caps.driver), \(caps.card))", at: 0)
         lines.append("format    \(chosen)")
+        if display {
+            let screen = try FrameDisplay(
+                driver: displayDriver ?? "vkms", format: chosen, offered: try camera.formats().map(\.pixelFormat))
+            lines.append("display   \(screen.description)")
+            var memory = ""
+            let stream = try makeStream(camera, memory: &memory, lines: &lines)
+            var report = Report(format: chosen, memory: memory)
+            return try show(on: screen, from: stream, report: &report, lines: lines)
+        }
+        var memory = ""
+        let stream = try makeStream(camera, memory: &memory, lines: &lines)
+        var report = Report(format: chosen, memory: memory)
 
+        try stream.start()
+        let usageBefore = ResourceUsage.now()
+        let started = ContinuousClock.now
+        var last: V4L2Frame?
+        for _ in 0..<frames {
+            if let previous = last.take() { try stream.requeue(previous) }
+            let frame = try stream.dequeue(timeout: .milliseconds(Int(timeout * 1000)))
+            let inode = frame.withBuffer { $0.identity.inode }
+            report.frames.append(frame.metadata)
+            report.inodes.append(inode)
+            lines.append(
+                "frame     seq \(frame.sequence)  bytesused \(frame.bytesUsed)  buffer \(frame.index)  inode \(inode)")
+            last = consume frame
+        }
+        let elapsed = ContinuousClock.now - started
+        report.pageFaults = (ResourceUsage.now() - usageBefore).pageFaults
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        report.framesPerSecond = seconds > 0 ? Double(frames) / seconds : 0
+        lines.append(
+            "rate      \(frames) frames in \(Self.format(seconds, digits: 3)) s: \(Self.format(report.framesPerSecond, digits: 1)) frames/s, \(report.pageFaults) page faults in this process"
+        )
+        try finish(last.take(), stream, lines: &lines)
+        report.lines = lines
+        return report
+    }
+
+    /// A stream of `--buffers` buffers from `--into`; `memory` says what they are ("DMABUF, imported from ...").
+    private func makeStream(
+        _ camera: borrowing V4L2Device, memory: inout String, lines: inout [String]
+    ) throws(DMABufError) -> V4L2CaptureStream {
         let stream: V4L2CaptureStream
-        let memory: String
         let source: SourceAllocator?
         let exporterPath = FilePath(exporterDevice)
         switch into {
@@ -162,41 +260,24 @@ struct Capture: ParsableCommand {
             memory = "MMAP, exported with VIDIOC_EXPBUF" + (into == "auto" ? " (no source available)" : "")
         }
         lines.append("buffers   \(stream.bufferCount) x \(ByteCount.describe(stream.format.sizeImage)), \(memory)")
-        var report = Report(format: chosen, memory: memory)
+        return stream
+    }
 
-        try stream.start()
-        let faultsBefore = Self.pageFaults()
-        let started = ContinuousClock.now
-        var last: V4L2Frame?
-        for _ in 0..<frames {
-            if let previous = last.take() { try stream.requeue(previous) }
-            let frame = try stream.dequeue(timeout: .milliseconds(Int(timeout * 1000)))
-            let inode = frame.withBuffer { $0.identity.inode }
-            report.frames.append(frame.metadata)
-            report.inodes.append(inode)
-            lines.append(
-                "frame     seq \(frame.sequence)  bytesused \(frame.bytesUsed)  buffer \(frame.index)  inode \(inode)")
-            last = consume frame
-        }
-        let elapsed = ContinuousClock.now - started
-        report.pageFaults = Self.pageFaults() - faultsBefore
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        report.framesPerSecond = seconds > 0 ? Double(frames) / seconds : 0
-        lines.append(
-            "rate      \(frames) frames in \(Self.format(seconds, digits: 3)) s: \(Self.format(report.framesPerSecond, digits: 1)) frames/s, \(report.pageFaults) page faults in this process"
-        )
+    /// Saves `last` with `--save`, gives it back to the device, and stops the stream.
+    func finish(
+        _ last: consuming V4L2Frame?, _ stream: consuming V4L2CaptureStream, lines: inout [String]
+    ) throws(DMABufError) {
+        let format = stream.format
         if let frame = last.take() {
             if let save {
                 try frame.withBuffer { buffer throws(DMABufError) in
-                    try Self.savePNG(buffer, bytesUsed: frame.bytesUsed, format: chosen, to: save)
+                    try Self.savePNG(buffer, bytesUsed: frame.bytesUsed, format: format, to: save)
                 }
-                lines.append("saved     \(save) (\(chosen.width)x\(chosen.height) PNG, RGB)")
+                lines.append("saved     \(save) (\(format.width)x\(format.height) PNG, RGB)")
             }
             try stream.requeue(frame)
         }
         try stream.stop()
-        report.lines = lines
-        return report
     }
 
     /// Writes the frame in `buffer` as an 8-bit RGB PNG, through libpng's simplified API.
@@ -241,13 +322,6 @@ struct Capture: ParsableCommand {
                 .other, operation: "png_image_write_to_file", target: path,
                 hint: "libpng: " + (message.isEmpty ? "failed" : message))
         }
-    }
-
-    /// Minor and major page faults of this process so far.
-    static func pageFaults() -> Int {
-        var usage = rusage()
-        guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else { return 0 }
-        return usage.ru_minflt + usage.ru_majflt
     }
 
     static func format(_ value: Double, digits: Int) -> String {

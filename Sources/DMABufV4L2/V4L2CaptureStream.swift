@@ -234,6 +234,10 @@ public struct V4L2Frame: ~Copyable, Sendable {
         public var sequence: UInt32
         /// When the frame was captured.
         public var timestamp: Duration
+        /// Whether ``timestamp`` is on CLOCK_MONOTONIC (V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC), the clock of
+        /// DRM's flip events, so that the two can be subtracted; false for a timestamp the driver copied
+        /// from an output buffer or took on a clock it does not name.
+        public var timestampIsMonotonic: Bool
     }
 
     /// Calls `body` with the frame's buffer: the stream's dma-buf, which `DMABuffer.duplicate()`
@@ -393,7 +397,9 @@ final class CaptureQueue: @unchecked Sendable {
         return V4L2Frame(
             queue: self,
             metadata: .init(
-                index: index, bytesUsed: Int(buffer.bytesused), sequence: buffer.sequence, timestamp: timestamp))
+                index: index, bytesUsed: Int(buffer.bytesused), sequence: buffer.sequence, timestamp: timestamp,
+                timestampIsMonotonic: buffer.flags & CDMABuf_V4L2_BUF_FLAG_TIMESTAMP_MASK()
+                    == CDMABuf_V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC()))
     }
 
     /// The next filled frame, waiting in poll at most `timeout`.

@@ -240,6 +240,8 @@ static inline unsigned int CDMABuf_V4L2_MEMORY_MMAP(void) { return V4L2_MEMORY_M
 static inline unsigned int CDMABuf_V4L2_MEMORY_DMABUF(void) { return V4L2_MEMORY_DMABUF; }
 static inline unsigned int CDMABuf_V4L2_FIELD_NONE(void) { return V4L2_FIELD_NONE; }
 static inline unsigned int CDMABuf_V4L2_BUF_FLAG_ERROR(void) { return V4L2_BUF_FLAG_ERROR; }
+static inline unsigned int CDMABuf_V4L2_BUF_FLAG_TIMESTAMP_MASK(void) { return V4L2_BUF_FLAG_TIMESTAMP_MASK; }
+static inline unsigned int CDMABuf_V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC(void) { return V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC; }
 static inline unsigned int CDMABuf_V4L2_CTRL_FLAG_NEXT_CTRL(void) { return V4L2_CTRL_FLAG_NEXT_CTRL; }
 static inline unsigned int CDMABuf_V4L2_CTRL_FLAG_DISABLED(void) { return V4L2_CTRL_FLAG_DISABLED; }
 static inline unsigned int CDMABuf_V4L2_CTRL_TYPE_CTRL_CLASS(void) { return V4L2_CTRL_TYPE_CTRL_CLASS; }
