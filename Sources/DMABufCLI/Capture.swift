@@ -62,7 +62,8 @@ struct Capture: ParsableCommand {
                 + "picture: --control osd_text_mode=2.", valueName: "name=value"))
     var controls: [String] = []
 
-    @Option(help: ArgumentHelp("Write the last frame here as a PNG (YUYV and RGB24 only).", valueName: "file.png"))
+    @Option(
+        help: ArgumentHelp("Write the last frame here as a PNG (YUYV, RGB24 and XR24 only).", valueName: "file.png"))
     var save: String?
 
     @Option(help: ArgumentHelp("Seconds to wait for each frame.", valueName: "seconds"))
@@ -285,14 +286,14 @@ struct Capture: ParsableCommand {
         _ buffer: borrowing DMABuffer, bytesUsed: Int, format: V4L2Format, to path: String
     ) throws(DMABufError) {
         let operation = "save the frame as PNG"
-        guard format.pixelFormat == .yuyv || format.pixelFormat == .rgb24 else {
+        guard format.pixelFormat.bytesPerPixel != nil else {
             throw DMABufError(
                 .unsupported, operation: operation, target: path,
-                hint: "Only YUYV and RGB24 frames can be saved (this one is \(format.pixelFormat), "
-                    + "\(bytesUsed) bytes used); capture with --format YUYV or RGB24")
+                hint: "Only YUYV, RGB24 and XR24 frames can be saved (this one is \(format.pixelFormat), "
+                    + "\(bytesUsed) bytes used); capture with --format YUYV, RGB24 or XR24")
         }
         let mapping = try buffer.map()
-        var pixels: [UInt8]
+        let pixels: [UInt8]
         do {
             pixels = try mapping.withCPUAccess(.read) { bytes in
                 try bytes.withUnsafeBytes { raw in
@@ -307,21 +308,7 @@ struct Capture: ParsableCommand {
         } catch {
             throw DMABufError(.other, operation: operation, target: path, hint: "\(error)")
         }
-        var image = png_image()
-        image.version = CPNG_PNG_IMAGE_VERSION()
-        image.width = UInt32(format.width)
-        image.height = UInt32(format.height)
-        image.format = CPNG_PNG_FORMAT_RGB()
-        let written = pixels.withUnsafeMutableBytes { bytes in
-            png_image_write_to_file(&image, path, 0, bytes.baseAddress, Int32(format.width * 3), nil)
-        }
-        let message = withUnsafeBytes(of: &image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        png_image_free(&image)
-        guard written != 0 else {
-            throw DMABufError(
-                .other, operation: "png_image_write_to_file", target: path,
-                hint: "libpng: " + (message.isEmpty ? "failed" : message))
-        }
+        try PNGFile.writeRGB(pixels, width: format.width, height: format.height, to: path)
     }
 
     static func format(_ value: Double, digits: Int) -> String {

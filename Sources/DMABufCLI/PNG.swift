@@ -1,8 +1,9 @@
 import CPNG
 import DMABuf
+import DMABufV4L2
 
-/// PNG files through libpng's simplified API, for `dmabuf display`: reading a picture into
-/// XRGB8888 pixels, and writing XRGB8888 pixels (a writeback) as RGB.
+/// PNG files through libpng's simplified API: reading a picture into XRGB8888 pixels (`dmabuf
+/// display`), and writing RGB pixels (a captured frame, a writeback) as an 8-bit RGB PNG.
 enum PNGFile {
     /// The picture at `path` as `width` x `height` pixels of XRGB8888 (bytes B, G, R, X; X 0xff),
     /// rows without padding.
@@ -37,19 +38,18 @@ enum PNGFile {
     static func writeXRGB(
         _ bytes: UnsafeRawBufferPointer, width: Int, height: Int, stride: Int, to path: String
     ) throws(DMABufError) {
-        var rgb = [UInt8](repeating: 0, count: width * height * 3)
-        for y in 0..<height {
-            for x in 0..<width {
-                let source = y * stride + x * 4
-                let target = (y * width + x) * 3
-                (rgb[target], rgb[target + 1], rgb[target + 2]) = (bytes[source + 2], bytes[source + 1], bytes[source])
-            }
-        }
+        let rgb = try V4L2Image.rgb24(from: bytes, format: .xbgr32, width: width, height: height, bytesPerLine: stride)
+        try writeRGB(rgb, width: width, height: height, to: path)
+    }
+
+    /// Writes `width` x `height` pixels of packed 8-bit RGB, rows without padding, as a PNG.
+    static func writeRGB(_ rgb: [UInt8], width: Int, height: Int, to path: String) throws(DMABufError) {
         var image = png_image()
         image.version = CPNG_PNG_IMAGE_VERSION()
         image.width = UInt32(width)
         image.height = UInt32(height)
         image.format = CPNG_PNG_FORMAT_RGB()
+        var rgb = rgb
         let written = rgb.withUnsafeMutableBytes { bytes in
             png_image_write_to_file(&image, path, 0, bytes.baseAddress, Int32(width * 3), nil)
         }

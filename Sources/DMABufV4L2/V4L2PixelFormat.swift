@@ -56,11 +56,13 @@ public struct V4L2PixelFormat: RawRepresentable, Hashable, Sendable, CustomStrin
     /// The code, and the common name where it differs: "YUYV", "RGB3 (RGB24)".
     public var description: String { self == .rgb24 ? "\(fourCC) (RGB24)" : fourCC }
 
-    /// Bytes per pixel of the packed formats this library can convert (YUYV 2, RGB24 3); nil for others.
+    /// Bytes per pixel of the packed formats this library can convert (YUYV 2, RGB24 3, XBGR32 4);
+    /// nil for others.
     public var bytesPerPixel: Int? {
         switch self {
         case .yuyv: 2
         case .rgb24: 3
+        case .xbgr32: 4
         default: nil
         }
     }
@@ -71,7 +73,7 @@ package enum V4L2Image {
     /// The pixels of a `width` x `height` frame in `format` as packed 8-bit RGB, three bytes per
     /// pixel, rows without padding. YUYV is converted with the BT.601 limited-range integer
     /// formulas (Y 16...235 is black to white; U and V are centred on 128); RGB24 is copied row
-    /// by row as it is.
+    /// by row as it is; XBGR32 (DRM's XRGB8888: B, G, R, X) loses its X byte.
     ///
     /// - Parameters:
     ///   - bytes: the frame as the device wrote it.
@@ -79,7 +81,7 @@ package enum V4L2Image {
     ///   - width: pixels per row.
     ///   - height: rows.
     ///   - bytesPerLine: bytes from one row to the next in `bytes` (the format's `bytesperline`).
-    /// - Throws: `.invalidArgument` for a format other than YUYV and RGB24, an odd width for
+    /// - Throws: `.invalidArgument` for a format other than YUYV, RGB24 and XBGR32, an odd width for
     ///   YUYV, a stride too small for the width, fewer bytes than the frame needs, or dimensions
     ///   whose frame would not fit in memory.
     package static func rgb24(
@@ -88,7 +90,7 @@ package enum V4L2Image {
         func refuse(_ why: String) -> DMABufError {
             DMABufError(.invalidArgument, operation: "convert a \(width)x\(height) \(format) frame to RGB", hint: why)
         }
-        guard let bytesPerPixel = format.bytesPerPixel else { throw refuse("Only YUYV and RGB24 are converted") }
+        guard let bytesPerPixel = format.bytesPerPixel else { throw refuse("Only YUYV, RGB24 and XR24 are converted") }
         guard width > 0, height > 0 else { throw refuse("The width and the height must be positive") }
         if format == .yuyv, width % 2 != 0 { throw refuse("YUYV's width is even: two pixels share U and V") }
         // Every product below in Int, or an error: the dimensions are the caller's.
@@ -113,6 +115,17 @@ package enum V4L2Image {
                 let target = out.baseAddress! + row * width * 3
                 if format == .rgb24 {
                     target.update(from: line.assumingMemoryBound(to: UInt8.self), count: width * 3)
+                    continue
+                }
+                if format == .xbgr32 {
+                    for x in 0..<width {
+                        let pixel = line + x * 4
+                        (target[x * 3], target[x * 3 + 1], target[x * 3 + 2]) = (
+                            pixel.load(fromByteOffset: 2, as: UInt8.self),
+                            pixel.load(fromByteOffset: 1, as: UInt8.self),
+                            pixel.load(as: UInt8.self)
+                        )
+                    }
                     continue
                 }
                 for pair in 0..<(width / 2) {

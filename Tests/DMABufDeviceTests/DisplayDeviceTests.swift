@@ -126,6 +126,11 @@ extension DeviceTests {
             // buffer's segments past its misc device's 64 KiB limit, which DMA-API debugging WARNs about;
             // its refusal for want of vmap is left untested in a VM (KMSDevice.checkKernelMapping).
             if source == .udmabuf && TestKernel.current == .debug { return }
+            // vgem on the debug kernel: vkms's vmap of an imported vgem object takes the exporter's
+            // shmem vmap_lock inside its own, one lock class, so lockdep reports "possible recursive
+            // locking" (a false positive of 6.1's drm_gem_shmem), and vgem's 128 KiB segments pass
+            // the same 64 KiB limit. Both are the kernel's; panic_on_warn would end the run.
+            if source == .vgem && TestKernel.current == .debug { return }
             try withSource(source) { allocator in
                 let device = try KMSDevice.open(driver: "vkms")
                 let output = try device.output()
