@@ -74,6 +74,12 @@ import Testing
             try rows.withUnsafeBytes {
                 try V4L2Image.rgb24(from: $0, format: .rgb24, width: 2, height: 2, bytesPerLine: 8)
             } == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+        // XR24 (B, G, R, X in memory): red, green, blue; the X byte and the padding go.
+        let xrgb: [UInt8] = [3, 2, 1, 0xee, 6, 5, 4, 0xee, 0, 0, 9, 8, 7, 0xee, 0, 0, 0, 0, 0, 0]
+        #expect(
+            try xrgb.withUnsafeBytes {
+                try V4L2Image.rgb24(from: $0, format: .xbgr32, width: 2, height: 2, bytesPerLine: 10)
+            } == [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0])
         let refused: [(V4L2PixelFormat, width: Int, height: Int, bytesPerLine: Int)] = [
             (.yuyv, 3, 1, 8),  // odd width
             (.yuyv, 4, 1, 4),  // stride too small
