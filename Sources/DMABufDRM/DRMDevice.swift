@@ -63,10 +63,7 @@ public struct DRMDevice: ~Copyable, Sendable, DescriptorOwner, DMABufAllocator {
                 " that this process may open; \(refused.count) could not be opened: "
                 + DeviceAccess.permissionHint(FilePath(first))
         } else {
-            hint +=
-                DeviceAccess.hasLoadableModule(driver)
-                ? "; its kernel module is not loaded (modprobe \(driver))"
-                : "; is its kernel module loaded (modprobe \(driver)), or is the kernel built without it?"
+            hint += DeviceAccess.driverNotLoadedHint(driver)
         }
         throw DMABufError(
             .deviceMissing, operation: "find a DRM device of driver \(driver)", target: "/dev/dri", hint: hint)

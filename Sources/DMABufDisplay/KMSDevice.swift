@@ -96,10 +96,7 @@ public struct KMSDevice: ~Copyable, Sendable, DescriptorOwner {
             hint += " that this process may open; " + DeviceAccess.permissionHint(FilePath(first))
         } else {
             if !found.isEmpty { hint += " among " + found.joined(separator: ", ") }
-            hint +=
-                DeviceAccess.hasLoadableModule(driver)
-                ? "; its kernel module is not loaded (modprobe \(driver))"
-                : "; is its kernel module loaded (modprobe \(driver)), or is the kernel built without it?"
+            hint += DeviceAccess.driverNotLoadedHint(driver)
         }
         throw DMABufError(
             .deviceMissing, operation: "find a KMS device of driver \(driver)", target: "/dev/dri", hint: hint)

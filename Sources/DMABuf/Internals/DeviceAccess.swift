@@ -81,6 +81,15 @@ package enum DeviceAccess {
         text.split(separator: "\n").contains { $0 == "\(option)=y" || $0 == "\(option)=m" }
     }
 
+    /// What to say when no device of kernel driver `driver` was found and none was refused:
+    /// "; its kernel module is not loaded (modprobe ...)" where the kernel has it as a module, a
+    /// question otherwise (built without it, or built in and absent).
+    package static func driverNotLoadedHint(_ driver: String) -> String {
+        hasLoadableModule(driver)
+            ? "; its kernel module is not loaded (modprobe \(driver))"
+            : "; is its kernel module loaded (modprobe \(driver)), or is the kernel built without it?"
+    }
+
     /// Whether the running kernel has `name` as a loadable module (listed in modules.dep), so that
     /// `modprobe name` would bring it in; false when it is built in or absent.
     package static func hasLoadableModule(_ name: String) -> Bool {
