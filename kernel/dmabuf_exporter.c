@@ -743,7 +743,8 @@ static int dmabuf_exporter_mmap(struct dma_buf *dmabuf, struct vm_area_struct *v
 	/*
 	 * The VFS refuses a writable mapping of a read-only fd, but an importer
 	 * mapping its own object through dma_buf_mmap() passes its own file's
-	 * flags: check them here too.
+	 * flags: check them here too. (vgem and vkms, the importers the tests
+	 * have, refuse to map an imported object, so no test reaches this.)
 	 */
 	if (!buffer->writable) {
 		if (vma->vm_flags & VM_WRITE)
@@ -768,6 +769,11 @@ static int dmabuf_exporter_vmap(struct dma_buf *dmabuf, struct iosys_map *map)
 	struct dmabuf_exporter_store *store = buffer->store;
 	int ret = 0;
 
+	/*
+	 * A failure here is reached by no test: dma_buf_vmap(), the only
+	 * caller, warns when an exporter's vmap fails (WARN_ON_ONCE on 6.1 and
+	 * 6.12), and the test VMs boot with panic_on_warn.
+	 */
 	mutex_lock(&store->lock);
 	if (!store->vmap_count) {
 		store->vaddr = vmap(store->pages, store->nr_pages, VM_MAP, PAGE_KERNEL);
@@ -1015,6 +1021,7 @@ static int dmabuf_exporter_crc_map(u32 *crc, struct iosys_map *map, u64 offset, 
 	while (length) {
 		size_t n = min_t(u64, length, SZ_1M);
 
+		/* I/O memory: a device's, such as VRAM; no exporter the tests have. */
 		if (map->is_iomem) {
 			size_t done;
 

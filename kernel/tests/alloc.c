@@ -8,6 +8,7 @@
  *   alloc [TEST...]
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -72,6 +73,63 @@ static void test_bad_sizes(void)
 	CHECK_ALLOC_FAILS(1ULL << 62, O_RDWR, NULL, EFBIG);
 	CHECK_ALLOC_FAILS(1ULL << 63, O_RDWR, NULL, EFBIG);
 	CHECK_ALLOC_FAILS(param_get("max_buffer_bytes") + 1, O_RDWR, NULL, EFBIG);
+
+	/* A dma-buf is a file: no larger than MAX_LFS_FILESIZE, whatever the limit. */
+	SECTION("larger than MAX_LFS_FILESIZE: EFBIG, with max_buffer_bytes unlimited");
+	param_save("max_buffer_bytes");
+	param_set("max_buffer_bytes", ~0ULL);
+	CHECK_ALLOC_FAILS((1ULL << 63), O_RDWR, NULL, EFBIG);
+	CHECK_ALLOC_FAILS(~0ULL, O_RDWR, NULL, EFBIG);
+	param_reset("max_buffer_bytes");
+}
+
+/*
+ * SIGKILL ends a large ALLOC early: the module checks for a fatal signal
+ * after every run of pages. A child is killed a tenth of the way into an
+ * ALLOC of max_buffer_bytes and must be gone in under half the time a whole
+ * one takes here (measured first); a module that finished the allocation
+ * would take nine tenths of it, and then free it. Its open file (shared
+ * with the parent) must get the whole charge back.
+ */
+static void test_killed_during_alloc(void)
+{
+	unsigned long long size = param_get("max_buffer_bytes");
+	double start, whole, killed_at, gone;
+	int fd, ready[2], status;
+	pid_t pid;
+	char c;
+
+	SECTION("SIGKILL during a large ALLOC ends it early, with nothing charged");
+	param_save("max_file_bytes");
+	param_set("max_file_bytes", size);
+	start = now_sec();
+	fd = must_alloc(dev, size, O_RDWR | O_CLOEXEC, NULL);
+	whole = now_sec() - start;
+	CHECK(close(fd) == 0);
+
+	CHECK(pipe(ready) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		CHECK(write(ready[1], "", 1) == 1);
+		try_alloc(dev, size, O_RDWR | O_CLOEXEC, NULL);
+		_exit(0);	/* not exit(): its atexit handler would restore the parameters */
+	}
+	CHECK(read(ready[0], &c, 1) == 1);
+	sleep_ms(whole * 1000 / 10);
+	killed_at = now_sec();
+	CHECK(kill(pid, SIGKILL) == 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	gone = now_sec() - killed_at;
+	printf("%s: a whole ALLOC of %llu MiB took %.3f s; killed, the child was gone in %.3f s\n",
+	       harness_prog, size / MiB, whole, gone);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	CHECKF(gone < whole / 2, "the killed ALLOC took %.3f s to end, a whole one %.3f s", gone, whole);
+	CHECK(close(ready[0]) == 0);
+	CHECK(close(ready[1]) == 0);
+	fd = must_alloc(dev, size, O_RDWR | O_CLOEXEC, NULL);
+	CHECK(close(fd) == 0);
+	param_reset("max_file_bytes");
 }
 
 static void test_bad_flags(void)
@@ -642,6 +700,7 @@ static const struct harness_test tests[] = {
 	HARNESS_TEST(test_shared_quota),
 	HARNESS_TEST(test_default_total),
 	HARNESS_TEST(test_charge_race),
+	HARNESS_TEST(test_killed_during_alloc),
 };
 
 int main(int argc, char **argv)

@@ -5,6 +5,8 @@
  * For each operation, fail its 1st, 2nd, ... fault-injection site in turn
  * through /proc/thread-self/fail-nth (failslab, fail_page_alloc and
  * fail_usercopy all count), until the operation runs with no site left.
+ * The operations: open(), ALLOC, GET_SHARED_FD, read(), write(), page
+ * faults, vgem imports and IMPORT.
  * At every step the operation must either succeed or fail with ENOMEM or
  * EFAULT, must install no fd when it fails, and the module must still work
  * afterwards: under a quota (max_file_bytes and max_total_bytes) just large
@@ -24,10 +26,23 @@
  * user copy) fails in turn, the refusal is the step with no site left, and
  * nothing may be left attached to the module's device. IMPORT's vmap is not
  * walked: dma_buf_vmap() itself warns (WARN_ON_ONCE) when an exporter's vmap
- * fails, and the VMs treat a warning as fatal.
+ * fails, and the VMs treat a warning as fatal (so the exporter's vmap
+ * failure, and IMPORT's, are reached by no test). IMPORT's attach and map
+ * are walked on one of the module's buffers whose kernel mapping another
+ * IMPORT, blocked in a fence wait, holds (walk_import_with_vmap_held()).
  *
- *   faultinject [window]	("window": only the page-table check at the end)
+ * Last, the module is unloaded and loaded again with each site of
+ * finit_module() failing in turn, its init's among them: a failed load
+ * leaves no module and no device behind, and the next load succeeds.
+ *
+ *   faultinject [window|load]	(only the page-table check, or only the module load)
  */
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+
 #include <linux/udmabuf.h>
 
 #include "vgem.h"
@@ -110,6 +125,13 @@ static long op_shared(int dev, int *new_fd)
 
 	*new_fd = ret ? -1 : fd;
 	return ret;
+}
+
+static long op_open(int dev, int *new_fd)
+{
+	(void)dev;
+	*new_fd = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+	return *new_fd < 0 ? -1 : 0;
 }
 
 static long op_read(int dev, int *new_fd)
@@ -272,7 +294,128 @@ static void cleanup_module_import(int dev)
 	CHECK(close(import_fd) == 0);
 }
 
+/* ---- IMPORT's attach and map, with the buffer's kernel mapping held ---- */
+
+/*
+ * dma_buf_vmap() warns when an exporter's vmap fails, so no step may fail
+ * IMPORT's vmap. A first IMPORT of the buffer, blocked in its wait for a
+ * vgem write fence, holds the buffer's kernel mapping, which dma_buf_vmap()
+ * then hands a second IMPORT without calling the exporter. The second
+ * IMPORT's sites are walked (its user copy, attach, and map, which shares
+ * the first IMPORT's DMA mapping and copies its table); with no site left
+ * it blocks in the same wait, and a signal ends it with EINTR.
+ */
+struct import_step {
+	pthread_t thread;
+	int dev, fd, nth;	/* nth 0: no fault armed */
+	atomic_int tid, done;
+	long ret;
+	int err, fired;
+};
+
+static void *run_import_step(void *arg)
+{
+	struct import_step *step = arg;
+	struct dmabuf_exporter_import result;
+	int armed = -1;
+
+	atomic_store(&step->tid, (int)syscall(SYS_gettid));
+	if (step->nth)
+		armed = arm(step->nth);
+	step->ret = try_import(step->dev, step->fd, 0, 0, &result);
+	step->err = errno;
+	step->fired = armed >= 0 ? disarm(armed) : 0;
+	atomic_store(&step->done, 1);
+	return NULL;
+}
+
+static void start_import_step(struct import_step *step, int dev, int fd, int nth)
+{
+	*step = (struct import_step){ .dev = dev, .fd = fd, .nth = nth };
+	CHECK(pthread_create(&step->thread, NULL, run_import_step, step) == 0);
+	while (!atomic_load(&step->tid))
+		sched_yield();
+}
+
+/* Wait for the step to return; one blocked in the fence wait gets SIGUSR1. Returns whether it blocked. */
+static int finish_import_step(struct import_step *step)
+{
+	int blocked = 0;
+	char state;
+
+	while (!atomic_load(&step->done)) {
+		if (!blocked && task_blocked_in(atomic_load(&step->tid), "fence", &state)) {
+			blocked = 1;
+			CHECK(pthread_kill(step->thread, SIGUSR1) == 0);
+		}
+		sleep_ms(1);	/* a poll interval, not what is checked */
+	}
+	CHECK(pthread_join(step->thread, NULL) == 0);
+	return blocked;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+}
+
+static int walk_import_with_vmap_held(int dev)
+{
+	struct drm_vgem_fence_attach fence = { .flags = VGEM_FENCE_WRITE };
+	struct sigaction sa = { .sa_handler = on_signal };	/* no SA_RESTART */
+	struct import_step holder, step;
+	int fd, sites = 0, nth;
+
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	fd = must_alloc(dev, IMPORT_PAGES * PAGE, O_RDWR | O_CLOEXEC, "import");
+	fence.handle = vgem_import(card, fd);
+	CHECK(fence.handle != 0);
+	CHECK(ioctl(card, DRM_IOCTL_VGEM_FENCE_ATTACH, &fence) == 0);
+	start_import_step(&holder, dev, fd, 0);
+	wait_blocked_in(atomic_load(&holder.tid), "fence");
+
+	for (nth = 1; nth <= MAX_SITES; nth++) {
+		int fds_before = count_fds(), blocked;
+
+		start_import_step(&step, dev, fd, nth);
+		blocked = finish_import_step(&step);
+		/* Only the holder's attachment is left. */
+		CHECKF(our_attachments() == 1, "IMPORT with the vmap held, site %d: %d attachments",
+		       nth, our_attachments());
+		CHECKF(count_fds() == fds_before, "IMPORT with the vmap held, site %d: fd leaked", nth);
+		if (!step.fired) {
+			CHECKF(blocked && step.ret == -1 && step.err == EINTR,
+			       "IMPORT with the vmap held and no fault injected: returned %ld, errno %d",
+			       step.ret, step.err);
+			break;
+		}
+		sites++;
+		CHECKF(step.ret == -1 && (step.err == ENOMEM || step.err == EFAULT ||
+					  (blocked && step.err == EINTR)),
+		       "IMPORT with the vmap held, site %d: returned %ld, errno %d", nth, step.ret,
+		       step.err);
+	}
+	CHECKF(!atomic_load(&holder.done), "%s", "the first IMPORT returned before the fence was signalled");
+	{
+		struct drm_vgem_fence_signal signal_fence = { .fence = fence.out_fence };
+
+		CHECK(ioctl(card, DRM_IOCTL_VGEM_FENCE_SIGNAL, &signal_fence) == 0);
+	}
+	CHECK(pthread_join(holder.thread, NULL) == 0);
+	CHECKF(holder.ret == 0, "the first IMPORT, after the fence: errno %d", holder.err);
+	CHECK(vgem_close(card, fence.handle) == 0);
+	CHECK(close(fd) == 0);
+	CHECK_EQ(our_attachments(), 0);
+	sa.sa_handler = SIG_DFL;
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	printf("faultinject: %-22s %3d injection sites, each handled cleanly\n", "IMPORT, vmap held",
+	       sites);
+	CHECKF(sites > 0, "%s", "IMPORT with the vmap held reached no injection site");
+	return sites;
+}
+
 static const struct operation operations[] = {
+	{ "open", op_open, NULL, NULL },
 	{ "ALLOC 4 KiB", op_alloc_small, NULL, NULL },
 	{ "ALLOC 4 MiB + 4 KiB", op_alloc_large, NULL, NULL },
 	{ "GET_SHARED_FD", op_shared, NULL, NULL },
@@ -332,34 +475,82 @@ static void check_window_stays_in_page_table(int dev)
 	CHECK(close(fd) == 0);
 }
 
-int main(int argc, char **argv)
-{
-	int dev, total_sites = 0;
+/* ---- loading the module: its init and the init's unwinding ---- */
 
-	harness_init(argv[0]);
-	param_save("max_file_bytes");
-	param_save("max_total_bytes");
-	param_set("max_file_bytes", QUOTA);
-	param_set("max_total_bytes", QUOTA);
-	dev = dev_open();
-	card = must_vgem_open();
-	slots = mmap(NULL, (size_t)(MAX_SITES + 9) << 22, PROT_NONE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	CHECK(slots != MAP_FAILED);
-	slots = (char *)(((uintptr_t)slots + (4 << 20) - 1) & ~(uintptr_t)((4 << 20) - 1));
-	/* Let every allocation, sleeping or not, and every user copy take part. */
-	write_file("/sys/kernel/debug/failslab/ignore-gfp-wait", "N");
-	write_file("/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N");
+#define MODNAME	"dmabuf_exporter"
+
+static int module_loaded(void)
+{
+	return access("/sys/module/" MODNAME, F_OK) == 0;
+}
+
+static void unload_module(void)
+{
+	double deadline = now_sec() + 5;
+	int ret;
+
+	/* The last release may be deferred a little (delayed fput): retry. */
+	while ((ret = syscall(SYS_delete_module, MODNAME, O_NONBLOCK)) && errno == EWOULDBLOCK &&
+	       now_sec() < deadline)
+		sleep_ms(20);
+	CHECKF(ret == 0, "rmmod (refcnt %ld)", module_refcnt());
+}
+
+/*
+ * finit_module() with its 1st, 2nd, ... site failing, until the module
+ * loads with no site left. Each failed load must say ENOMEM and leave
+ * nothing behind: no module, no device node, and (the next load proves it)
+ * no platform or misc device of that name, which would make the next
+ * registration fail with EEXIST; kmemleak's final scan sees leaked pages.
+ * The pages of vmalloc areas (the module's file and image, hundreds of
+ * them, all __GFP_HIGHMEM) are left out, so the walk reaches the module's
+ * init in a few hundred steps.
+ */
+static int walk_module_load(void)
+{
+	const char *ko = getenv("DMABUF_EXPORTER_KO");
+	int sites = 0, fd, nth;
+
+	CHECKF(ko != NULL, "%s", "DMABUF_EXPORTER_KO is not set (scripts/vm-run sets it)");
+	fd = open(ko, O_RDONLY | O_CLOEXEC);
+	CHECKF(fd >= 0, "open %s", ko);
+	unload_module();
+	write_file("/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem", "Y");
+	for (nth = 1; nth <= MAX_SITES; nth++) {
+		int armed = arm(nth), err, fired;
+		long ret = syscall(SYS_finit_module, fd, "", 0);
+
+		err = errno;
+		fired = disarm(armed);
+		if (!fired) {
+			CHECKF(ret == 0, "%s", "finit_module with no fault injected");
+			break;
+		}
+		sites++;
+		if (ret == 0) {		/* a failure the load could do without */
+			unload_module();
+			continue;
+		}
+		errno = err;
+		CHECKF(err == ENOMEM || err == EFAULT, "finit_module, site %d: errno %d", nth, err);
+		CHECKF(!module_loaded(), "finit_module, site %d: failed, but the module is loaded", nth);
+		CHECKF(access(DEV_PATH, F_OK) == -1 && errno == ENOENT,
+		       "finit_module, site %d: failed, but %s is there", nth, DEV_PATH);
+	}
 	write_file("/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem", "N");
-	write_file("/sys/kernel/debug/fail_page_alloc/min-order", "0");
-	/* Every injected failure's stack goes to the log, which thus lists the sites. */
-	write_file("/sys/kernel/debug/failslab/verbose_ratelimit_burst", "1000");
-	write_file("/sys/kernel/debug/fail_page_alloc/verbose_ratelimit_burst", "1000");
-	write_file("/sys/kernel/debug/fail_usercopy/verbose_ratelimit_burst", "1000");
+	CHECK(close(fd) == 0);
+	CHECKF(nth <= MAX_SITES, "finit_module still failing after %d sites", MAX_SITES);
+	printf("faultinject: %-22s %3d injection sites, each handled cleanly\n", "module load", sites);
+	CHECKF(sites > 0, "%s", "module load reached no injection site");
+	return sites;
+}
+
+/* Each operation's sites in turn; returns how many there were. */
+static int walk_operations(int dev)
+{
+	int total_sites = 0;
 
 	for (size_t i = 0; i < sizeof(operations) / sizeof(operations[0]); i++) {
-		if (argc > 1 && !strcmp(argv[1], "window"))
-			break;
 		const struct operation *op = &operations[i];
 		int sites = 0;
 
@@ -395,9 +586,54 @@ int main(int argc, char **argv)
 		CHECKF(sites > 0, "%s reached no injection site", op->name);
 		total_sites += sites;
 	}
-	check_window_stays_in_page_table(dev);
+	return total_sites;
+}
+
+int main(int argc, char **argv)
+{
+	const char *only = argc > 1 ? argv[1] : NULL;
+	int dev, total_sites = 0;
+
+	harness_init(argv[0]);
+	if (only && strcmp(only, "window") && strcmp(only, "load")) {
+		fprintf(stderr, "usage: faultinject [window|load]\n");
+		return 2;
+	}
+	param_save("max_file_bytes");
+	param_save("max_total_bytes");
+	param_set("max_file_bytes", QUOTA);
+	param_set("max_total_bytes", QUOTA);
+	dev = dev_open();
+	card = must_vgem_open();
+	slots = mmap(NULL, (size_t)(MAX_SITES + 9) << 22, PROT_NONE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	CHECK(slots != MAP_FAILED);
+	slots = (char *)(((uintptr_t)slots + (4 << 20) - 1) & ~(uintptr_t)((4 << 20) - 1));
+	/* Let every allocation, sleeping or not, and every user copy take part. */
+	write_file("/sys/kernel/debug/failslab/ignore-gfp-wait", "N");
+	write_file("/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N");
+	write_file("/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem", "N");
+	write_file("/sys/kernel/debug/fail_page_alloc/min-order", "0");
+	/* Every injected failure's stack goes to the log, which thus lists the sites. */
+	write_file("/sys/kernel/debug/failslab/verbose_ratelimit_burst", "1000");
+	write_file("/sys/kernel/debug/fail_page_alloc/verbose_ratelimit_burst", "1000");
+	write_file("/sys/kernel/debug/fail_usercopy/verbose_ratelimit_burst", "1000");
+
+	if (!only) {
+		total_sites += walk_import_with_vmap_held(dev);
+		total_sites += walk_operations(dev);
+	}
+	if (!only || !strcmp(only, "window"))
+		check_window_stays_in_page_table(dev);
 	close(card);
 	close(dev);
+	if (!only || !strcmp(only, "load")) {
+		total_sites += walk_module_load();
+		/* The quota was the old module's: the default one allows QUOTA too. */
+		dev = dev_open();
+		check_module_works(dev);
+		close(dev);
+	}
 	printf("faultinject: %d sites in all\n", total_sites);
 	return 0;
 }

@@ -143,39 +143,49 @@ static inline void sleep_ms(unsigned int ms)
 }
 
 /*
- * Wait until task @tid (a thread of this process, or a child) sleeps in the
+ * Whether task @tid (a thread of this process, or a child) sleeps in the
  * kernel in a function whose name contains @where, as /proc/TID/wchan names
- * it (dma_fence_default_wait for a fence wait). This, not a fixed sleep,
- * shows that a call waits: a sleep passes on a loaded machine even when
- * nothing waits. Fails if the task ends or runs on for 60 s without
- * blocking there.
+ * it (dma_fence_default_wait for a fence wait); *@state gets its state
+ * ('Z' when it has ended, '?' when it is gone).
+ */
+static inline int task_blocked_in(pid_t tid, const char *where, char *state)
+{
+	char path[64], stat[512], wchan[128] = "";
+	FILE *f;
+	char *end;
+
+	*state = '?';
+	snprintf(path, sizeof(path), "/proc/%d/stat", tid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fgets(stat, sizeof(stat), f) && (end = strrchr(stat, ')')) && end[1] == ' ')
+		*state = end[2];
+	fclose(f);
+	snprintf(path, sizeof(path), "/proc/%d/wchan", tid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (!fgets(wchan, sizeof(wchan), f))
+		wchan[0] = '\0';
+	fclose(f);
+	return *state == 'S' && strstr(wchan, where);
+}
+
+/*
+ * Wait until task @tid blocks in the kernel in @where (task_blocked_in()).
+ * This, not a fixed sleep, shows that a call waits: a sleep passes on a
+ * loaded machine even when nothing waits. Fails if the task ends or runs on
+ * for 60 s without blocking there.
  */
 static inline void wait_blocked_in(pid_t tid, const char *where)
 {
 	double deadline = now_sec() + 60;
-	char path[64], stat[512], wchan[128] = "", state = '?';
+	char state;
 
-	for (;;) {
-		FILE *f;
-		char *end;
-
-		snprintf(path, sizeof(path), "/proc/%d/stat", tid);
-		f = fopen(path, "re");
-		CHECKF(f != NULL, "task %d ended before it blocked in %s (it did not wait)", tid, where);
-		if (fgets(stat, sizeof(stat), f) && (end = strrchr(stat, ')')) && end[1] == ' ')
-			state = end[2];
-		fclose(f);
-		snprintf(path, sizeof(path), "/proc/%d/wchan", tid);
-		f = fopen(path, "re");
-		CHECKF(f != NULL, "task %d ended before it blocked in %s (it did not wait)", tid, where);
-		if (!fgets(wchan, sizeof(wchan), f))
-			wchan[0] = '\0';
-		fclose(f);
-		if (state == 'S' && strstr(wchan, where))
-			return;
-		CHECKF(state != 'Z' && now_sec() < deadline,
-		       "task %d never blocked in %s: state %c, wchan '%s' (it did not wait)", tid, where,
-		       state, wchan);
+	while (!task_blocked_in(tid, where, &state)) {
+		CHECKF(state != '?' && state != 'Z' && now_sec() < deadline,
+		       "task %d never blocked in %s: state %c (it did not wait)", tid, where, state);
 		sleep_ms(1);	/* a poll interval, not what is checked */
 	}
 }
