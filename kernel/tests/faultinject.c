@@ -127,11 +127,30 @@ static long op_shared(int dev, int *new_fd)
 	return ret;
 }
 
+/*
+ * open() by a user with no open file of the device, so that it allocates
+ * the user's entry too: the real uid is another's, the effective one stays
+ * root's (to open the 0600 device).
+ */
+#define OTHER_UID	4242
+
+static void prepare_open(int dev)
+{
+	(void)dev;
+	CHECK(setresuid(OTHER_UID, 0, 0) == 0);
+}
+
 static long op_open(int dev, int *new_fd)
 {
 	(void)dev;
 	*new_fd = open(DEV_PATH, O_RDWR | O_CLOEXEC);
 	return *new_fd < 0 ? -1 : 0;
+}
+
+static void cleanup_open(int dev)
+{
+	(void)dev;
+	CHECK(setresuid(0, 0, 0) == 0);
 }
 
 static long op_read(int dev, int *new_fd)
@@ -337,20 +356,35 @@ static void start_import_step(struct import_step *step, int dev, int fd, int nth
 		sched_yield();
 }
 
-/* Wait for the step to return; one blocked in the fence wait gets SIGUSR1. Returns whether it blocked. */
+/*
+ * Wait for the step to return; one blocked in the fence wait gets SIGUSR1.
+ * Its fail-nth is disarmed from here first: the signal frame is a user copy
+ * too, and failing it would kill the process with SIGSEGV. Returns whether
+ * the step blocked.
+ */
 static int finish_import_step(struct import_step *step)
 {
-	int blocked = 0;
+	int blocked = 0, fired = 0;
 	char state;
 
 	while (!atomic_load(&step->done)) {
 		if (!blocked && task_blocked_in(atomic_load(&step->tid), "fence", &state)) {
+			char path[64];
+			int fd;
+
 			blocked = 1;
+			snprintf(path, sizeof(path), "/proc/self/task/%d/fail-nth",
+				 atomic_load(&step->tid));
+			fd = open(path, O_RDWR | O_CLOEXEC);
+			CHECKF(fd >= 0, "open %s", path);
+			fired = disarm(fd);
 			CHECK(pthread_kill(step->thread, SIGUSR1) == 0);
 		}
 		sleep_ms(1);	/* a poll interval, not what is checked */
 	}
 	CHECK(pthread_join(step->thread, NULL) == 0);
+	if (blocked)
+		step->fired = fired;
 	return blocked;
 }
 
@@ -415,7 +449,7 @@ static int walk_import_with_vmap_held(int dev)
 }
 
 static const struct operation operations[] = {
-	{ "open", op_open, NULL, NULL },
+	{ "open", op_open, prepare_open, cleanup_open },
 	{ "ALLOC 4 KiB", op_alloc_small, NULL, NULL },
 	{ "ALLOC 4 MiB + 4 KiB", op_alloc_large, NULL, NULL },
 	{ "GET_SHARED_FD", op_shared, NULL, NULL },
