@@ -566,7 +566,13 @@ static int walk_module_load(void)
 			continue;
 		}
 		errno = err;
-		CHECKF(err == ENOMEM || err == EFAULT, "finit_module, site %d: errno %d", nth, err);
+		/*
+		 * EINVAL too: platform_device_add() ignores a failure to
+		 * allocate the device's name, and device_add() then refuses
+		 * the nameless device with EINVAL.
+		 */
+		CHECKF(err == ENOMEM || err == EFAULT || err == EINVAL, "finit_module, site %d: errno %d",
+		       nth, err);
 		CHECKF(!module_loaded(), "finit_module, site %d: failed, but the module is loaded", nth);
 		CHECKF(access(DEV_PATH, F_OK) == -1 && errno == ENOENT,
 		       "finit_module, site %d: failed, but %s is there", nth, DEV_PATH);
