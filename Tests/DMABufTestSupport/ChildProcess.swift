@@ -111,7 +111,8 @@ package struct HelperProcess: ~Copyable {
 
     /// How many times longer than on an idle machine the limits wait: DMABUF_TIME_FACTOR, which
     /// scripts/vm-run measures with scripts/time-factor; 1 where it is not set.
-    package static let timeFactor = getenv("DMABUF_TIME_FACTOR").flatMap { Int(String(cString: $0)) }.map { max(1, $0) } ?? 1
+    package static let timeFactor =
+        getenv("DMABUF_TIME_FACTOR").flatMap { Int(String(cString: $0)) }.map { max(1, $0) } ?? 1
 
     /// Waits for the exit, up to `timeout` times `timeFactor`: the exit status, 128 + the
     /// signal, or nil (and the child killed, which it says on standard error) if it did not end
