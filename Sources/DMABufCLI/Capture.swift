@@ -241,7 +241,6 @@ struct Capture: ParsableCommand {
         return report
     }
 
-
     /// `--device`, or the first capture node of `--driver`.
     func openCamera() throws(DMABufError) -> V4L2Device {
         if let device { return try V4L2Device(path: FilePath(device)) }

@@ -69,7 +69,8 @@ struct Display: ParsableCommand {
     var fenceTimeout = 500
 
     @Option(
-        help: ArgumentHelp("With --connect: append the stage's events here, one JSON object a line.", valueName: "file"))
+        help: ArgumentHelp("With --connect: append the stage's events here, one JSON object a line.", valueName: "file")
+    )
     var events: String?
 
     @Option(
@@ -82,11 +83,14 @@ struct Display: ParsableCommand {
         if let frames, !(1...100_000_000).contains(frames) { throw ValidationError("--frames takes 1 to 100000000") }
         if connect != nil {
             if image != nil || writeback != nil || mode != nil {
-                throw ValidationError("--image, --writeback and --mode do not go with --connect: the frames come from the socket")
+                throw ValidationError(
+                    "--image, --writeback and --mode do not go with --connect: the frames come from the socket")
             }
             if checkEvery < 0 { throw ValidationError("--check-every takes 0 or more") }
             if !(1...60_000).contains(fenceTimeout) { throw ValidationError("--fence-timeout takes 1 to 60000 ms") }
-            if !(retrySeconds >= 0 && retrySeconds.isFinite) { throw ValidationError("--retry-seconds takes 0 or more") }
+            if !(retrySeconds >= 0 && retrySeconds.isFinite) {
+                throw ValidationError("--retry-seconds takes 0 or more")
+            }
         } else if events != nil {
             throw ValidationError("--events goes with --connect")
         }

@@ -38,7 +38,8 @@ struct Pipeline: ParsableCommand {
     @Option(help: ArgumentHelp("Check every Nth shown frame by writeback; 0: never.", valueName: "n"))
     var checkEvery = 10
 
-    @Option(help: ArgumentHelp("The display drops a frame whose fence has not signalled after this long.", valueName: "ms"))
+    @Option(
+        help: ArgumentHelp("The display drops a frame whose fence has not signalled after this long.", valueName: "ms"))
     var fenceTimeout = 500
 
     func validate() throws {
@@ -169,7 +170,8 @@ struct Pipeline: ParsableCommand {
         let spawned = posix_spawn(&pid, executable, &actions, &attributes, &argv, environ)
         guard spawned == 0 else {
             throw CommandError(
-                error: DMABufError(errno: Errno(rawValue: spawned), operation: "start the \(stage.name) stage", target: executable))
+                error: DMABufError(
+                    errno: Errno(rawValue: spawned), operation: "start the \(stage.name) stage", target: executable))
         }
         if stage.startedAt != 0 { stage.restarts += 1 }
         stage.pid = pid
@@ -210,7 +212,8 @@ struct Pipeline: ParsableCommand {
     /// The `exit` event; returns "exited with status N" or "was killed by signal N".
     private static func record(exitOf stage: Stage, status: ExitStatus, log: PipelineEventLog) -> String {
         if let code = status.exitCode {
-            log.record("exit", ["stage": .text(stage.name), "pid": .int(Int64(stage.pid)), "status": .int(Int64(code))])
+            log.record(
+                "exit", ["stage": .text(stage.name), "pid": .int(Int64(stage.pid)), "status": .int(Int64(code))])
             return "exited with status \(code)"
         }
         let signal = status.signal ?? 0
@@ -243,7 +246,8 @@ struct Pipeline: ParsableCommand {
         var bytes = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let count = readlink("/proc/self/exe", &bytes, bytes.count - 1)
         guard count > 0 else {
-            throw CommandError(error: DMABufError(errno: Errno(rawValue: errno), operation: "readlink", target: "/proc/self/exe"))
+            throw CommandError(
+                error: DMABufError(errno: Errno(rawValue: errno), operation: "readlink", target: "/proc/self/exe"))
         }
         return String(decoding: bytes.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }

@@ -50,7 +50,7 @@ extension Capture {
                         // The consumer has every buffer: the camera has none to fill until one comes back.
                         do {
                             _ = try producer.blockingAcquire(timeout: wait)
-                        } catch where error.code == .timedOut {}
+                        } catch  where error.code == .timedOut {}
                         continue
                     }
                     let frame = try stream.dequeue(timeout: wait)
@@ -64,9 +64,9 @@ extension Capture {
                 }
                 while producer.freeCount < producer.count { _ = try producer.blockingAcquire() }
                 try producer.finish()
-            } catch where error.code == .disconnected {
+            } catch  where error.code == .disconnected {
                 printError("dmabuf capture: the consumer went away; every buffer is back (\(error))")
-            } catch where error.code == .malformedInput {
+            } catch  where error.code == .malformedInput {
                 printError("dmabuf capture: the consumer broke the protocol; dropped it (\(error))")
             } catch {
                 throw CommandError(error: error)

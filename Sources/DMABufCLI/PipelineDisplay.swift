@@ -53,7 +53,10 @@ private final class PipelineDisplaySession {
 
     /// Shows `frame` (its fence signalled): by a modeset when the CRTC needs one, else by a flip
     /// after the pending one has completed.
-    func show(_ frame: consuming BufferPoolConsumer.Frame, stamp: PipelineFrameStamp, fence: consuming SyncFile?, source: borrowing SourceAllocator) throws {
+    func show(
+        _ frame: consuming BufferPoolConsumer.Frame, stamp: PipelineFrameStamp, fence: consuming SyncFile?,
+        source: borrowing SourceAllocator
+    ) throws {
         if slots.isFlipping { try completeFlip(source: source) }
         let index = frame.index
         let framebuffer = try self.framebuffer(index, stamp: stamp)
@@ -86,7 +89,9 @@ private final class PipelineDisplaySession {
     }
 
     /// `stamp`'s frame is on screen: the event, and every Nth time the check.
-    private func didShow(_ stamp: PipelineFrameStamp, index: Int, at flipped: UInt64, source: borrowing SourceAllocator) throws {
+    private func didShow(_ stamp: PipelineFrameStamp, index: Int, at flipped: UInt64, source: borrowing SourceAllocator)
+        throws
+    {
         shown += 1
         log.record(
             "shown",
@@ -179,7 +184,9 @@ extension Display {
             printError("dmabuf display: connected to \(socket), \(session.consumer.count) buffers")
             log.record("connected", ["stage": .text("display")])
             do {
-                while frames.map({ shown + session.shown < $0 }) ?? true, var frame = try session.consumer.blockingNext() {
+                while frames.map({ shown + session.shown < $0 }) ?? true,
+                    var frame = try session.consumer.blockingNext()
+                {
                     guard let stamp = PipelineFrameStamp(frame.metadata) else {
                         throw StageSetupError(
                             description: "frame \(frame.sequence) carries no pipeline metadata: connect to "
@@ -189,7 +196,10 @@ extension Display {
                     if try !(fence?.signals(within: wait) ?? true) {
                         log.record(
                             "fence-timeout",
-                            ["sequence": .unsigned(stamp.sequence), "captured_ns": .unsigned(stamp.capturedNanoseconds)])
+                            [
+                                "sequence": .unsigned(stamp.sequence),
+                                "captured_ns": .unsigned(stamp.capturedNanoseconds),
+                            ])
                         printError(
                             "dmabuf display: frame \(stamp.sequence)'s fence did not signal in \(fenceTimeout) ms: "
                                 + "dropped, never shown")

@@ -85,14 +85,17 @@ struct PipelineEventLog {
             case .unsigned(let value): "\(value)"
             case .bool(let value): value ? "true" : "false"
             case .text(let value):
-                "\"" + value.unicodeScalars.map { scalar in
-                    switch scalar {
-                    case "\"": "\\\""
-                    case "\\": "\\\\"
-                    case _ where scalar.value < 0x20: "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-                    default: String(scalar)
-                    }
-                }.joined() + "\""
+                "\""
+                    + value.unicodeScalars.map { scalar in
+                        switch scalar {
+                        case "\"": "\\\""
+                        case "\\": "\\\\"
+                        case _ where scalar.value < 0x20:
+                            "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                                + String(scalar.value, radix: 16)
+                        default: String(scalar)
+                        }
+                    }.joined() + "\""
             }
         }
     }
@@ -150,7 +153,7 @@ func runStage(_ name: String, _ body: () throws -> Void) throws {
 func setup<R: ~Copyable>(_ body: () throws(DMABufError) -> R) throws -> R {
     do {
         return try body()
-    } catch where error.code == .outOfMemory {
+    } catch  where error.code == .outOfMemory {
         // A squeezed memory cgroup: the next start may get the memory.
         throw CommandError(error: error)
     } catch {

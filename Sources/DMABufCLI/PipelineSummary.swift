@@ -23,7 +23,8 @@ struct PipelineSummary {
             switch Self.text("event", in: line) {
             case "shown":
                 shown += 1
-                guard let captured = Self.number("captured_ns", in: line), let flipped = Self.number("flipped_ns", in: line)
+                guard let captured = Self.number("captured_ns", in: line),
+                    let flipped = Self.number("flipped_ns", in: line)
                 else { continue }
                 shownFrames.insert(captured)
                 firstShown = firstShown ?? flipped

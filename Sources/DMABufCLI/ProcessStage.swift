@@ -96,7 +96,8 @@ struct ProcessStage: ParsableCommand {
                         try upstream.release(frame)
                         continue
                     }
-                    guard var stamp = PipelineFrameStamp(frame.metadata), stamp.width * stamp.height * 4 == frame.bytesUsed
+                    guard var stamp = PipelineFrameStamp(frame.metadata),
+                        stamp.width * stamp.height * 4 == frame.bytesUsed
                     else {
                         throw StageSetupError(
                             description: "frame \(frame.sequence) is not a pipeline frame of XR24 pixels (metadata "
@@ -109,7 +110,10 @@ struct ProcessStage: ParsableCommand {
                     }
                     // The frame, transformed, in this process's memory: its CRC goes with the frame.
                     try inputs[frame.index].mapping.withCPUAccess(.read) { bytes in
-                        bytes.withUnsafeBytes { outputs!.transform(UnsafeRawBufferPointer(rebasing: $0.prefix(frame.bytesUsed)), filter, stamp) }
+                        bytes.withUnsafeBytes {
+                            outputs!.transform(
+                                UnsafeRawBufferPointer(rebasing: $0.prefix(frame.bytesUsed)), filter, stamp)
+                        }
                     }
                     stamp.crc = outputs!.scratchCRC
                     var producer: BufferPoolProducer
@@ -196,7 +200,7 @@ final class OutputBuffers {
                 let handle = try vgem.importBuffer(buffer)
                 outputs.append(Output(buffer: buffer, mapping: mapping, handle: handle))
                 backoff = 0.25
-            } catch where error.code == .outOfMemory || error.code == .limitExceeded {
+            } catch  where error.code == .outOfMemory || error.code == .limitExceeded {
                 printError(
                     "dmabuf process: allocating output buffer \(outputs.count + 1) of \(count) (\(size) bytes from "
                         + "\(source)) failed: \(error); the memory cgroup may be at its limit; trying again in "
@@ -225,7 +229,7 @@ final class OutputBuffers {
                 }
                 log.record("connected", ["stage": .text("worker-consumer")])
                 return producer
-            } catch where error.code == .disconnected {
+            } catch  where error.code == .disconnected {
                 continue
             } catch {
                 throw CommandError(error: error)
@@ -292,7 +296,9 @@ final class OutputBuffers {
                 throw error
             }
             bytes.withUnsafeMutableBytes { target in
-                scratch.withUnsafeBytes { target.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(bytesUsed))) }
+                scratch.withUnsafeBytes {
+                    target.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(bytesUsed)))
+                }
             }
             if withholdFence {
                 output.withheldFence = fence
