@@ -32,6 +32,12 @@ struct Pipeline: ParsableCommand {
     @Option(help: ArgumentHelp("Run this long, then stop; 0: until SIGTERM or SIGINT.", valueName: "seconds"))
     var seconds: Double = 10
 
+    @Option(help: ArgumentHelp("The V4L2 driver whose capture node the capture stage opens.", valueName: "name"))
+    var captureDriver = "vivid"
+
+    @Option(help: ArgumentHelp("The KMS driver the display stage shows the frames on.", valueName: "name"))
+    var displayDriver = "vkms"
+
     @Option(help: ArgumentHelp("Start the worker in this cgroup v2 directory.", valueName: "dir"))
     var workerCgroup: String?
 
@@ -80,7 +86,9 @@ struct Pipeline: ParsableCommand {
         let capture = dir + "/capture.sock"
         let worker = dir + "/worker.sock"
         var stages = [
-            Stage(name: "capture", arguments: ["capture", "--serve", capture, "--events", eventsPath]),
+            Stage(
+                name: "capture",
+                arguments: ["capture", "--serve", capture, "--driver", captureDriver, "--events", eventsPath]),
             Stage(
                 name: "worker",
                 arguments: [
@@ -90,7 +98,8 @@ struct Pipeline: ParsableCommand {
             Stage(
                 name: "display",
                 arguments: [
-                    "display", "--connect", worker, "--check-every", "\(checkEvery)", "--fence-timeout",
+                    "display", "--connect", worker, "--driver", displayDriver, "--check-every", "\(checkEvery)",
+                    "--fence-timeout",
                     "\(fenceTimeout)", "--events", eventsPath, "--retry-seconds", "0",
                 ]),
         ]

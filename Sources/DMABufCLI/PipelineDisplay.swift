@@ -171,8 +171,11 @@ extension Display {
     func showStream(from socket: String) throws {
         let log = try PipelineEventLog(path: events)
         let screen = PipelineScreen(device: try setup { () throws(DMABufError) in try openDevice() })
+        // The exporter's buffers where it is loaded: vkms imports them on every kernel tested.
         let writebackSource = try setup { () throws(DMABufError) in
-            try DMABufSource.automatic(exporterPath: FilePath(exporterDevice))
+            FileManagerless.exists(exporterDevice)
+                ? try DMABufSource.exporter.open(exporterPath: FilePath(exporterDevice))
+                : try DMABufSource.automatic(exporterPath: FilePath(exporterDevice))
         }
         let wait = Duration.milliseconds(fenceTimeout)
         var shown = 0

@@ -216,7 +216,7 @@ final class OutputBuffers {
     }
 
     /// Waits for a consumer on `listener` and registers the buffers with it (their fds cross
-    /// once per consumer). Every fence still withheld is signalled: the buffers are free again.
+    /// once per consumer). A fence still withheld is signalled when its buffer is next taken.
     func acceptConsumer(
         on listener: borrowing DMABufChannel.Listener, log: PipelineEventLog
     ) throws -> BufferPoolProducer {
