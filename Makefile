@@ -1,8 +1,9 @@
 # swift-dmabuf: thin entry points; the work is in scripts/.
 #   make demo   bootstrap, build, boot Debian 12's kernel in a VM, run the article's scenario
 #   make test   every test: host, both stock kernels, and the debug kernel
+#   make soak   the pipeline in a 6.12 VM for MINUTES (60) under faults; report in build/soak/
 .PHONY: all demo test bootstrap module check swift c-tests vm-test test-debug debug-kernel bench \
-	install uninstall install-udev docs lint fuzz coverage clean
+	install uninstall install-udev docs lint fuzz coverage soak clean
 
 all: module swift
 
@@ -39,6 +40,13 @@ test-debug: bootstrap
 
 bench: bootstrap
 	@scripts/bench
+
+# The pipeline (capture -> worker -> display) in a VM for MINUTES under faults on a seeded
+# schedule; report in build/soak/, and with MINUTES >= 60 the committed docs/soak/.
+MINUTES ?= 60
+KERNEL ?= stock-6.12
+soak: bootstrap
+	@scripts/soak --minutes $(MINUTES) --kernel $(KERNEL) $(if $(SEED),--seed $(SEED))
 
 # The CLI (release, static Swift runtime) to /usr/local/bin, the module through
 # DKMS for every kernel with headers, the udev rule and the dmabuf group.

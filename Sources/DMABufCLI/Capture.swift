@@ -43,8 +43,11 @@ struct Capture: ParsableCommand {
     @Option(help: ArgumentHelp("The frame size (default: the device's).", valueName: "WxH"))
     var size: String?
 
-    @Option(help: "Frames to capture.")
-    var frames = 10
+    @Option(help: "Frames to capture (default 10; with --serve, until stopped).")
+    var frames: Int?
+
+    /// The frames to capture without --serve.
+    var frameCount: Int { frames ?? 10 }
 
     @Option(
         help: ArgumentHelp(
@@ -94,13 +97,23 @@ struct Capture: ParsableCommand {
                 + "cpuSecondsPerFrame, pageFaults and copies here as a JSON object.", valueName: "file"))
     var statsJSON: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Serve the frames to one consumer at a time (`dmabuf process --from`) on this Unix socket, in a pool "
+                + "of the capture buffers (default format XR24, size 640x480).", valueName: "socket"))
+    var serve: String?
+
+    @Option(
+        help: ArgumentHelp("With --serve: append the stage's events here, one JSON object a line.", valueName: "file"))
+    var events: String?
+
     /// The format and size `--display` captures in unless told otherwise: XRGB8888 (V4L2's XBGR32)
     /// is what every KMS primary plane scans out, and vivid and vkms both have 1280x720.
     static let displayFormat = V4L2PixelFormat.xbgr32
     static let displaySize = (width: 1280, height: 720)
 
     func validate() throws {
-        if !(1...100_000).contains(frames) { throw ValidationError("--frames takes 1 to 100000") }
+        if let frames, !(1...100_000_000).contains(frames) { throw ValidationError("--frames takes 1 to 100000000") }
         if !(1...32).contains(buffers) { throw ValidationError("--buffers takes 1 to 32") }
         if !(timeout > 0 && timeout <= 3600) { throw ValidationError("--timeout takes seconds, above 0, at most 3600") }
         if let format, V4L2PixelFormat(name: format) == nil {
@@ -131,6 +144,12 @@ struct Capture: ParsableCommand {
         if let writeback, !writeback.hasSuffix(".png") {
             throw ValidationError("--writeback writes a PNG: give a name ending in .png")
         }
+        if serve != nil {
+            if display { throw ValidationError("give --serve or --display, not both") }
+            if save != nil { throw ValidationError("--save does not go with --serve: the frames go to the consumer") }
+        } else if events != nil {
+            throw ValidationError("--events goes with --serve")
+        }
         if display, buffers < 3 {
             throw ValidationError(
                 "--display needs at least 3 buffers: one on screen, one flipping to it, one the camera fills")
@@ -145,6 +164,10 @@ struct Capture: ParsableCommand {
     }
 
     func run() throws {
+        if let serve {
+            try runStage("capture") { try serveFrames(on: serve) }
+            return
+        }
         let report = try capture()
         print(report.lines.joined(separator: "\n"))
     }
@@ -174,33 +197,11 @@ struct Capture: ParsableCommand {
     }
 
     private func captureFrames() throws(DMABufError) -> Report {
-        let camera: V4L2Device
-        if let device {
-            camera = try V4L2Device(path: FilePath(device))
-        } else {
-            camera = try V4L2Device.open(driver: driver)
-        }
+        let camera = try openCamera()
         var lines: [String] = []
-        for text in controls {
-            let (name, value) = Self.parseControl(text)!
-            let control = try camera.control(named: name)
-            try camera.setControl(control, to: value)
-            lines.append("control   \(control.name) = \(value)")
-        }
-        let size = self.size.flatMap(V4L2Format.parseSize) ?? (display ? Self.displaySize : nil)
-        let pixelFormat = format.flatMap(V4L2PixelFormat.init(name:)) ?? (display ? Self.displayFormat : nil)
-        let chosen =
-            (pixelFormat != nil || size != nil)
-            ? try camera.setFormat(width: size?.width, height: size?.height, pixelFormat: pixelFormat)
-            : try camera.format()
-        if let size, (chosen.width, chosen.height) != size {
-            throw DMABufError(
-                .unsupported, operation: "VIDIOC_S_FMT \(size.width)x\(size.height)", target: camera.path,
-                hint: "The device does not capture that size; it chose \(chosen.width)x\(chosen.height)")
-        }
-        let caps = try camera.capabilities()
-        lines.insert("device    \(camera.path) (\(caps.driver), \(caps.card))", at: 0)
-        lines.append("format    \(chosen)")
+        let chosen = try configure(
+            camera, defaultSize: display ? Self.displaySize : nil, defaultFormat: display ? Self.displayFormat : nil,
+            lines: &lines)
         if display {
             let screen = try FrameDisplay(
                 driver: displayDriver ?? "vkms", format: chosen, offered: try camera.formats().map(\.pixelFormat))
@@ -218,7 +219,7 @@ struct Capture: ParsableCommand {
         let usageBefore = ResourceUsage.now()
         let started = ContinuousClock.now
         var last: V4L2Frame?
-        for _ in 0..<frames {
+        for _ in 0..<frameCount {
             if let previous = last.take() { try stream.requeue(previous) }
             let frame = try stream.dequeue(timeout: .milliseconds(Int(timeout * 1000)))
             let inode = frame.withBuffer { $0.identity.inode }
@@ -231,17 +232,51 @@ struct Capture: ParsableCommand {
         let elapsed = ContinuousClock.now - started
         report.pageFaults = (ResourceUsage.now() - usageBefore).pageFaults
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        report.framesPerSecond = seconds > 0 ? Double(frames) / seconds : 0
+        report.framesPerSecond = seconds > 0 ? Double(frameCount) / seconds : 0
         lines.append(
-            "rate      \(frames) frames in \(Self.format(seconds, digits: 3)) s: \(Self.format(report.framesPerSecond, digits: 1)) frames/s, \(report.pageFaults) page faults in this process"
+            "rate      \(frameCount) frames in \(Self.format(seconds, digits: 3)) s: \(Self.format(report.framesPerSecond, digits: 1)) frames/s, \(report.pageFaults) page faults in this process"
         )
         try finish(last.take(), stream, lines: &lines)
         report.lines = lines
         return report
     }
 
+    /// `--device`, or the first capture node of `--driver`.
+    func openCamera() throws(DMABufError) -> V4L2Device {
+        if let device { return try V4L2Device(path: FilePath(device)) }
+        return try V4L2Device.open(driver: driver)
+    }
+
+    /// Sets `--control`s and the format (`--format`, `--size`, else the defaults given, else the
+    /// device's); returns the format and adds what it did to `lines`.
+    func configure(
+        _ camera: borrowing V4L2Device, defaultSize: (width: Int, height: Int)?, defaultFormat: V4L2PixelFormat?,
+        lines: inout [String]
+    ) throws(DMABufError) -> V4L2Format {
+        for text in controls {
+            let (name, value) = Self.parseControl(text)!
+            let control = try camera.control(named: name)
+            try camera.setControl(control, to: value)
+            lines.append("control   \(control.name) = \(value)")
+        }
+        let size = self.size.flatMap(V4L2Format.parseSize) ?? defaultSize
+        let pixelFormat = format.flatMap(V4L2PixelFormat.init(name:)) ?? defaultFormat
+        let chosen =
+            (pixelFormat != nil || size != nil)
+            ? try camera.setFormat(width: size?.width, height: size?.height, pixelFormat: pixelFormat)
+            : try camera.format()
+        if let size, (chosen.width, chosen.height) != size {
+            throw DMABufError(
+                .unsupported, operation: "VIDIOC_S_FMT \(size.width)x\(size.height)", target: camera.path,
+                hint: "The device does not capture that size; it chose \(chosen.width)x\(chosen.height)")
+        }
+        let caps = try camera.capabilities()
+        lines.insert("device    \(camera.path) (\(caps.driver), \(caps.card))", at: 0)
+        lines.append("format    \(chosen)")
+        return chosen
+    }
     /// A stream of `--buffers` buffers from `--into`; `memory` says what they are ("DMABUF, imported from ...").
-    private func makeStream(
+    func makeStream(
         _ camera: borrowing V4L2Device, memory: inout String, lines: inout [String]
     ) throws(DMABufError) -> V4L2CaptureStream {
         let stream: V4L2CaptureStream

@@ -180,7 +180,7 @@ extension Capture {
         try stream.start()
         let usageBefore = ResourceUsage.now()
         let started = monotonicNow()
-        for number in 0..<frames {
+        for number in 0..<frameCount {
             let frame = try stream.dequeue(timeout: wait)
             let dequeued = monotonicNow()
             let inode = frame.withBuffer { $0.identity.inode }
@@ -205,13 +205,13 @@ extension Capture {
         let elapsed = monotonicNow() - started
         let usage = ResourceUsage.now() - usageBefore
         let stats = DisplayStats(
-            frames: frames, seconds: DisplayStats.milliseconds(elapsed) / 1e3, latencies: latencies,
+            frames: frameCount, seconds: DisplayStats.milliseconds(elapsed) / 1e3, latencies: latencies,
             cpuSeconds: usage.cpuSeconds, pageFaults: usage.pageFaults, copies: copies)
         report.display = stats
         report.pageFaults = usage.pageFaults
         report.framesPerSecond = stats.framesPerSecond
         var rate =
-            "rate      \(frames) frames in \(Self.format(stats.seconds, digits: 3)) s: "
+            "rate      \(frameCount) frames in \(Self.format(stats.seconds, digits: 3)) s: "
             + "\(Self.format(stats.framesPerSecond, digits: 1)) frames/s, "
         if let p50 = stats.latencyMilliseconds(percentile: 50), let p99 = stats.latencyMilliseconds(percentile: 99) {
             rate += "capture to flip p50 \(Self.format(p50, digits: 1)) ms, p99 \(Self.format(p99, digits: 1)) ms, "

@@ -14,7 +14,7 @@ struct DMABufCommand: ParsableCommand {
         abstract: "Work with Linux dma-bufs: every source of them, and the dmabuf_exporter kernel module.",
         subcommands: [
             Demo.self, Alloc.self, Sources.self, Verify.self, Capture.self, Serve.self, Consume.self, List.self,
-            Bench.self, Display.self,
+            Bench.self, Display.self, ProcessStage.self, Pipeline.self,
         ]
     )
 }

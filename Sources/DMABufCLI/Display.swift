@@ -39,8 +39,11 @@ struct Display: ParsableCommand {
     @Option(help: ArgumentHelp("The mode (default: the connector's preferred).", valueName: "WxH"))
     var mode: String?
 
-    @Option(help: "Frames to show.")
-    var frames = 1
+    @Option(help: "Frames to show (default 1; with --connect, until stopped).")
+    var frames: Int?
+
+    /// The frames to show without --connect.
+    var frameCount: Int { frames ?? 1 }
 
     @Option(help: ArgumentHelp("Save what the CRTC composed last here, as a PNG.", valueName: "file.png"))
     var writeback: String?
@@ -51,9 +54,46 @@ struct Display: ParsableCommand {
     @Option(help: ArgumentHelp("The exporter module's device, for --from exporter.", valueName: "path"))
     var exporterDevice = "/dev/dmabuf_exporter"
 
+    @Option(
+        help: ArgumentHelp(
+            "Show the frames of a `dmabuf process` pool (pipeline display): connect to its socket.",
+            valueName: "socket"))
+    var connect: String?
+
+    @Option(help: ArgumentHelp("With --connect: check every Nth shown frame by writeback; 0: never.", valueName: "n"))
+    var checkEvery = 10
+
+    @Option(
+        help: ArgumentHelp(
+            "With --connect: drop a frame whose fence has not signalled after this long.", valueName: "ms"))
+    var fenceTimeout = 500
+
+    @Option(
+        help: ArgumentHelp("With --connect: append the stage's events here, one JSON object a line.", valueName: "file")
+    )
+    var events: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "With --connect: give up connecting after this long; 0: never.", valueName: "seconds"))
+    var retrySeconds: Double = 10
+
     func validate() throws {
         if driver != nil && device != nil { throw ValidationError("give --driver or --device, not both") }
-        if !(1...100_000).contains(frames) { throw ValidationError("--frames takes 1 to 100000") }
+        if let frames, !(1...100_000_000).contains(frames) { throw ValidationError("--frames takes 1 to 100000000") }
+        if connect != nil {
+            if image != nil || writeback != nil || mode != nil {
+                throw ValidationError(
+                    "--image, --writeback and --mode do not go with --connect: the frames come from the socket")
+            }
+            if checkEvery < 0 { throw ValidationError("--check-every takes 0 or more") }
+            if !(1...60_000).contains(fenceTimeout) { throw ValidationError("--fence-timeout takes 1 to 60000 ms") }
+            if !(retrySeconds >= 0 && retrySeconds.isFinite) {
+                throw ValidationError("--retry-seconds takes 0 or more")
+            }
+        } else if events != nil {
+            throw ValidationError("--events goes with --connect")
+        }
         if !(timeout > 0 && timeout <= 3600) { throw ValidationError("--timeout takes seconds, above 0, at most 3600") }
         if let mode, Self.parseMode(mode) == nil {
             throw ValidationError("--mode takes WIDTHxHEIGHT, such as 1024x768, not \(mode)")
@@ -72,6 +112,10 @@ struct Display: ParsableCommand {
     }
 
     func run() throws {
+        if let connect {
+            try runStage("display") { try showStream(from: connect) }
+            return
+        }
         print(try show().joined(separator: "\n"))
     }
 
@@ -86,7 +130,7 @@ struct Display: ParsableCommand {
         }
     }
 
-    private func openDevice() throws(DMABufError) -> KMSDevice {
+    func openDevice() throws(DMABufError) -> KMSDevice {
         if let device { return try KMSDevice(path: FilePath(device)) }
         return try KMSDevice.open(driver: driver ?? "vkms")
     }
@@ -118,7 +162,7 @@ struct Display: ParsableCommand {
         let secondFramebuffer = try display.addFramebuffer(second, layout: layout)
         try display.show(firstFramebuffer, on: output)
         let start = ContinuousClock.now
-        for frame in 1..<frames {
+        for frame in 1..<frameCount {
             let changed = picture == nil && frame >= 2 ? Self.bar(frame - 2, layout) + Self.bar(frame, layout) : []
             if frame % 2 == 1 {
                 try Self.draw(second, layout: layout, frame: frame, picture: picture, columns: changed)
@@ -129,16 +173,16 @@ struct Display: ParsableCommand {
             }
             _ = try display.blockingNextFlip(timeout: wait)
         }
-        if frames > 1 {
+        if frameCount > 1 {
             let elapsed = start.duration(to: .now)
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            let rate = Double(frames - 1) / max(seconds, 1e-9)
-            lines.append("flips     \(frames - 1), \((rate * 10).rounded() / 10) per second")
+            let rate = Double(frameCount - 1) / max(seconds, 1e-9)
+            lines.append("flips     \(frameCount - 1), \((rate * 10).rounded() / 10) per second")
         }
         guard let writeback else { return lines }
         let captured = try allocator.allocate(size: layout.bufferSizes[0], name: "writeback")
         let target = try display.addFramebuffer(captured, layout: layout)
-        if frames % 2 == 0 {
+        if frameCount % 2 == 0 {
             try display.writeback(secondFramebuffer, on: output, into: target, timeout: wait)
         } else {
             try display.writeback(firstFramebuffer, on: output, into: target, timeout: wait)

@@ -231,6 +231,42 @@ func sendRaw(_ channel: borrowing DMABufChannel, _ bytes: [UInt8], descriptors: 
     }
 }
 
+extension BufferPoolTests {
+    /// A frame's metadata arrives as submitted (the fence's overload: the pipeline's device test); and the producer learns
+    /// which buffer came back whatever the order of the releases.
+    @Test func metadataTravelsWithTheFrameAndReleasesAreTold() throws {
+        try expectNoLeaks {
+            let pair = try memfdChannelPair()
+            var producer = try BufferPoolProducer(channel: pair.first, count: 3) { _ throws(DMABufError) in
+                try poolMemfd(size: 4096)
+            }
+            var consumer = try BufferPoolConsumer(channel: pair.second)
+            let stamped = (0..<64).map { UInt8($0 * 3 & 0xff) }
+            try producer.submit(index: 2, bytesUsed: 10, metadata: stamped)
+            try producer.submit(index: 0, bytesUsed: 20, metadata: [7, 8, 9])
+            try producer.submit(index: 1, bytesUsed: 30)
+            #expect((0..<3).allSatisfy { producer.isWithConsumer($0) })
+            #expect(!producer.isWithConsumer(3) && !producer.isWithConsumer(-1))
+            expectError(.invalidArgument, .libraryMade, "65 bytes of metadata") {
+                try producer.submit(index: 0, bytesUsed: 1, metadata: Array(repeating: 0, count: 65))
+            }
+            guard let first = try consumer.blockingNext(), let second = try consumer.blockingNext(),
+                let third = try consumer.blockingNext()
+            else { throw Failure("three frames were submitted") }
+            #expect(first.index == 2 && first.metadata == stamped)
+            #expect(second.index == 0 && second.metadata == [7, 8, 9])
+            #expect(third.index == 1 && third.metadata.isEmpty)
+            try consumer.release(second)
+            _ = try producer.acquireIfAvailable()
+            #expect(!producer.isWithConsumer(0) && producer.isWithConsumer(1) && producer.isWithConsumer(2))
+            try consumer.release(first)
+            try consumer.release(third)
+            try producer.finish(linger: .milliseconds(100))
+            try consumer.finish()
+        }
+    }
+}
+
 /// A producer or consumer in a child process that SIGKILLs itself at one step of the protocol.
 @Suite struct KilledPeerTests {
     static let frames = 6

@@ -140,8 +140,41 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
         try submit(index: index, bytesUsed: bytesUsed, fenceDescriptor: fence.withUnsafeDescriptor { $0 })
     }
 
+    /// Hands buffer `index` to the consumer as the next frame with `metadata`, the application's
+    /// bytes about the frame (a capture time, a checksum), which the consumer reads as
+    /// ``BufferPoolConsumer/Frame/metadata``.
+    ///
+    /// - Returns: the frame's sequence number, counting from 0.
+    /// - Throws: as ``submit(index:bytesUsed:)``; ``DMABufError/Code/invalidArgument`` for more than
+    ///   ``DMABufChannelMessage/maximumMetadataLength`` bytes of metadata.
+    @discardableResult
+    public mutating func submit(index: Int, bytesUsed: Int, metadata: [UInt8]) throws(DMABufError) -> UInt64 {
+        try submit(index: index, bytesUsed: bytesUsed, fenceDescriptor: nil, metadata: metadata)
+    }
+
+    /// Hands buffer `index` to the consumer as the next frame with `metadata`, which it must not
+    /// read before `fence` signals (the caller keeps its own fence fd).
+    ///
+    /// - Returns: the frame's sequence number, counting from 0.
+    /// - Throws: as ``submit(index:bytesUsed:metadata:)``.
+    @discardableResult
+    public mutating func submit(
+        index: Int, bytesUsed: Int, fence: borrowing SyncFile, metadata: [UInt8]
+    ) throws(DMABufError) -> UInt64 {
+        try submit(
+            index: index, bytesUsed: bytesUsed, fenceDescriptor: fence.withUnsafeDescriptor { $0 }, metadata: metadata)
+    }
+
+    /// Whether buffer `index` is with the consumer: submitted and not released as far as the
+    /// releases taken in so far say (``acquireIfAvailable()`` takes in every one that has
+    /// arrived). A producer that hands out buffers in an order of its own, such as a camera's,
+    /// asks this to learn which of them came back.
+    public func isWithConsumer(_ index: Int) -> Bool {
+        withConsumer.indices.contains(index) && withConsumer[index]
+    }
+
     private mutating func submit(
-        index: Int, bytesUsed: Int, fenceDescriptor: FileDescriptor?
+        index: Int, bytesUsed: Int, fenceDescriptor: FileDescriptor?, metadata: [UInt8] = []
     ) throws(DMABufError) -> UInt64 {
         let operation = "submit buffer \(index)"
         guard withConsumer.indices.contains(index), !withConsumer[index] else {
@@ -156,7 +189,8 @@ public struct BufferPoolProducer: ~Copyable, Sendable {
         }
         try ensureConnected()
         let sequence = nextSequence
-        let message = DMABufChannelMessage(.ready, sequence: sequence, length: UInt64(bytesUsed), index: UInt32(index))
+        let message = DMABufChannelMessage(
+            .ready, sequence: sequence, length: UInt64(bytesUsed), index: UInt32(index), metadata: metadata)
         // The buffer fd went over once, at registration; only a fence travels with a frame.
         do {
             try channel.send(message, descriptors: [], fence: fenceDescriptor)
@@ -275,6 +309,9 @@ public struct BufferPoolConsumer: ~Copyable, Sendable {
         public let bytesUsed: Int
         /// Signals when the buffer may be read; take it with `fence.take()`.
         public var fence: SyncFile?
+        /// The producer's bytes about the frame, as it gave them to
+        /// ``BufferPoolProducer/submit(index:bytesUsed:metadata:)``; empty if it gave none.
+        public let metadata: [UInt8]
     }
 
     /// Receives the producer's registration: every buffer of the pool, once.
@@ -371,7 +408,8 @@ public struct BufferPoolConsumer: ~Copyable, Sendable {
             }
             held[index] = true
             return Frame(
-                index: index, sequence: message.sequence, bytesUsed: Int(message.length), fence: received.takeFence())
+                index: index, sequence: message.sequence, bytesUsed: Int(message.length), fence: received.takeFence(),
+                metadata: message.metadata)
         default:
             throw DMABufError(
                 .malformedInput, operation: "buffer pool: a \(message.kind) message from the producer",
