@@ -263,17 +263,8 @@ struct Pipeline: ParsableCommand {
 
     /// The last lines of the file at `path`, indented.
     private static func tail(of path: String, lines count: Int = 8) -> String {
-        guard let file = try? FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) else {
-            return "  (no \(path))"
-        }
-        defer { try? file.close() }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while let read = try? chunk.withUnsafeMutableBytes({ try file.read(into: $0) }), read > 0 {
-            bytes += chunk.prefix(read)
-        }
-        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").suffix(count)
-        return lines.map { "  " + $0 }.joined(separator: "\n")
+        let lines = PipelineSummary.lines(of: path).suffix(count)
+        return lines.isEmpty ? "  (nothing in \(path))" : lines.map { "  " + $0 }.joined(separator: "\n")
     }
 }
 
