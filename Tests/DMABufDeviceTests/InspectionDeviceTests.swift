@@ -161,8 +161,20 @@ final class RunningDmabuf {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
         defer { Glibc.close(pipe[1]) }
+        // As a shell starts it: SIGINT and SIGTERM at their defaults and unblocked, whatever the
+        // test runner inherited (a runner started in the background ignores SIGINT).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        posix_spawnattr_setsigmask(&attributes, &signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        posix_spawnattr_setsigdefault(&attributes, &signals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         do {
-            pid = try spawnProcess((asNobody ? nobody : []) + [tool] + arguments, &actions)
+            pid = try spawnProcess((asNobody ? nobody : []) + [tool] + arguments, &actions, &attributes)
         } catch {
             Glibc.close(pipe[0])
             throw error
@@ -202,6 +214,21 @@ final class RunningDmabuf {
         while case let chunk = try readChunk(timeout: .seconds(600)), !chunk.isEmpty { pending += chunk }
         defer { pending = [] }
         return String(decoding: pending, as: UTF8.self)
+    }
+
+    /// Waits up to `limit` for the exit: its status, or 128 + the signal that ended it; nil if
+    /// it is still running then (the deinit kills it).
+    func exitStatus(within limit: Duration) -> CInt? {
+        let deadline = ContinuousClock.now + limit
+        var status: CInt = 0
+        while ContinuousClock.now < deadline {
+            if waitpid(pid, &status, WNOHANG) == pid {
+                reaped = true
+                return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            }
+            usleep(20_000)
+        }
+        return nil
     }
 
     /// Waits for the exit: its status, or 128 + the signal that ended it.
@@ -448,7 +475,8 @@ extension DeviceTests {
             #expect(freed.hasSuffix("(\(holder.pid):DMABufTestHelpe)"), "\(freed)")
 
             #expect(Glibc.kill(watcher.pid, signal) == 0)
-            #expect(try watcher.exitStatus() == 128 + signal)
+            let status = watcher.exitStatus(within: .seconds(60))
+            #expect(status == 128 + signal, "dmabuf ls --watch after signal \(signal): \(String(describing: status))")
             let rest = try watcher.remainingOutput()
             #expect(rest.isEmpty || rest.hasSuffix("\n"), "a line cut short: \(rest.debugDescription)")
         }

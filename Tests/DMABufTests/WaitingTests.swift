@@ -361,7 +361,11 @@ struct CancelledWait: Sendable {
                 var outcome = CancelledWait(endedAt: .now, leaked: [])
                 do {
                     waiting.set()
-                    _ = try await consumer.next()
+                    // A wait that ignores the cancellation takes the frame sent after it.
+                    if let frame = try await consumer.next() {
+                        outcome.frameAfter = frame.sequence
+                        return outcome
+                    }
                 } catch {
                     outcome.error = error as? DMABufError
                 }
@@ -384,7 +388,7 @@ struct CancelledWait: Sendable {
         // Sent after the cancellation: a next() that ignored it would take this frame.
         try producer.submit(index: try producer.blockingAcquire(), bytesUsed: 7)
         let outcome = try await consumerTask.value
-        #expect(outcome.error?.code == .cancelled, "\(String(describing: outcome.error))")
+        #expect(outcome.error?.code == .cancelled, "the wait ended with \(String(describing: outcome.error))")
         #expect(outcome.error?.description.contains("cancelled") == true)
         let took: Duration = outcome.endedAt - cancelled
         #expect(took < .seconds(1), "the cancelled wait took \(took)")
