@@ -31,11 +31,14 @@ extension DMABufSnapshot {
     public static func scan(options: ScanOptions = ScanOptions()) -> DMABufSnapshot {
         var unreadable: [Unreadable] = []
         var observations: [ProcessObservation] = []
-        // The kernel's list first: with it, an fd's inode (one stat) says all its fdinfo would.
+        // The kernel's list first: with bufinfo, an fd's inode (one stat) says all its fdinfo
+        // would. The sysfs list has no names, so a held buffer's fdinfo is read all the same.
         let kernelList = readKernelList(options, unreadable: &unreadable)
         var known: [UInt64: KernelBufferRecord] = [:]
-        for record in kernelList?.records ?? [] where record.name?.contains("\n") != true {
-            known[record.inode] = record
+        if let kernelList, kernelList.from == .bufinfo {
+            for record in kernelList.records where record.name?.contains("\n") != true {
+                known[record.inode] = record
+            }
         }
         var dmaBufDevice: dev_t?
         switch Sys.listDirectory(options.proc) {

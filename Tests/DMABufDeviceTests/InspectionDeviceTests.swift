@@ -161,8 +161,20 @@ final class RunningDmabuf {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
         defer { Glibc.close(pipe[1]) }
+        // As a shell starts it: SIGINT and SIGTERM at their defaults and unblocked, whatever the
+        // test runner inherited (a runner started in the background ignores SIGINT).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        posix_spawnattr_setsigmask(&attributes, &signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        posix_spawnattr_setsigdefault(&attributes, &signals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         do {
-            pid = try spawnProcess((asNobody ? nobody : []) + [tool] + arguments, &actions)
+            pid = try spawnProcess((asNobody ? nobody : []) + [tool] + arguments, &actions, &attributes)
         } catch {
             Glibc.close(pipe[0])
             throw error
@@ -202,6 +214,21 @@ final class RunningDmabuf {
         while case let chunk = try readChunk(timeout: .seconds(600)), !chunk.isEmpty { pending += chunk }
         defer { pending = [] }
         return String(decoding: pending, as: UTF8.self)
+    }
+
+    /// Waits up to `limit` for the exit: its status, or 128 + the signal that ended it; nil if
+    /// it is still running then (the deinit kills it).
+    func exitStatus(within limit: Duration) -> CInt? {
+        let deadline = ContinuousClock.now + limit
+        var status: CInt = 0
+        while ContinuousClock.now < deadline {
+            if waitpid(pid, &status, WNOHANG) == pid {
+                reaped = true
+                return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            }
+            usleep(20_000)
+        }
+        return nil
     }
 
     /// Waits for the exit: its status, or 128 + the signal that ended it.
@@ -422,6 +449,86 @@ extension DeviceTests {
             #expect(afterFree.processes.first { $0.pid == me }.map { $0.buffers[0] == $0.buffers[1] + 1 } == true)
             #expect(try watcher.remainingOutput().isEmpty, "three scans, then the end")
             #expect(try watcher.exitStatus() == 0)
+        }
+
+        /// `dmabuf ls --watch` as a person runs it: the table, then `+` and `-` lines as another
+        /// process allocates a buffer and exits, until SIGINT or SIGTERM ends it (the default
+        /// action: exit status 128 + the signal), with every line it printed whole.
+        @Test(arguments: [SIGINT, SIGTERM])
+        func watchRunsUntilSignalled(signal: CInt) throws {
+            let watcher = try RunningDmabuf(["ls", "--watch", "1"])
+            #expect(try watcher.line().hasPrefix("   INODE      SIZE EXPORTER"), "the first scan's table")
+            let holder = try HolderProcess(specs: ["alloc:1:\(3 * Self.page)"])
+            // Other tests' buffers come and go too: this holder's lines are the ones to find.
+            var created = ""
+            while !(created.hasPrefix("+ ") && created.hasSuffix("(\(holder.pid):DMABufTestHelpe)")) {
+                created = try watcher.line()
+            }
+            let inode = try #require(created.split(separator: " ").dropFirst().first.map(String.init))
+            // Not its name: a scan between the holder's allocation and its DMA_BUF_SET_NAME sees none.
+            #expect(created.contains(" 12 KiB "), "\(created)")
+            var grew = ""
+            while !grew.hasPrefix("  \(holder.pid) ") { grew = try watcher.line() }
+            #expect(grew == "  \(holder.pid) DMABufTestHelpe: +1 buffers, +12 KiB (now 1, 12 KiB)")
+            holder.stop()
+            var freed = ""
+            while !freed.hasPrefix("- \(inode) ") { freed = try watcher.line() }
+            #expect(freed.hasSuffix("(\(holder.pid):DMABufTestHelpe)"), "\(freed)")
+
+            #expect(Glibc.kill(watcher.pid, signal) == 0)
+            let status = watcher.exitStatus(within: .seconds(60))
+            #expect(status == 128 + signal, "dmabuf ls --watch after signal \(signal): \(String(describing: status))")
+            let rest = try watcher.remainingOutput()
+            #expect(rest.isEmpty || rest.hasSuffix("\n"), "a line cut short: \(rest.debugDescription)")
+        }
+
+        /// `scan(options:)` on the real kernel with options of its own. A procfs of chosen
+        /// processes (links into /proc, with a name that is no pid and a pid that does not exist)
+        /// shows those processes only. Without bufinfo, the sysfs list (CONFIG_DMABUF_SYSFS_STATS,
+        /// which no test kernel has: here a copy of its layout for this test's buffers) gives the
+        /// kernel's buffers, and each held one still has the name its fdinfo gives.
+        @Test func scanWithOptionsOfItsOwn() throws {
+            let mine = try DMABufExporter().allocate(size: 2 * Self.page, name: "options-mine")
+            let holder = try HolderProcess(specs: ["alloc:1:\(Self.page)"])
+            defer { holder.stop() }
+            var template = Array("/tmp/dmabuf-options-XXXXXX".utf8CString)
+            let directory = FilePath(String(cString: try #require(mkdtemp(&template))))
+            defer { _ = try? FileManager.default.removeItem(atPath: directory.string) }
+            var options = DMABufSnapshot.ScanOptions()
+            options.proc = directory.appending("proc")
+            try FileManager.default.createDirectory(
+                atPath: options.proc.appending("sys").string, withIntermediateDirectories: true)
+            for pid in [getpid(), holder.pid, 999_999_999] {
+                try FileManager.default.createSymbolicLink(
+                    atPath: options.proc.appending("\(pid)").string, withDestinationPath: "/proc/\(pid)")
+            }
+
+            let chosen = DMABufSnapshot.scan(options: options)
+            #expect(chosen.processes.map(\.pid) == [getpid(), holder.pid].sorted())
+            #expect(chosen.kernelList == .bufinfo && !chosen.isPartial, "\(chosen.unreadable)")
+            let listed = try #require(chosen.buffers.first { $0.inode == mine.identity.inode })
+            #expect(listed.name == "options-mine" && listed.holders.map(\.pid) == [getpid()])
+            let held = try #require(chosen.buffers.first { $0.holders.map(\.pid) == [holder.pid] })
+            #expect(held.size == Self.page && held.name == "held-0")
+
+            options.bufinfo = directory.appending("no-bufinfo")
+            options.sysfsBuffers = directory.appending("buffers")
+            for buffer in chosen.buffers {
+                let record = options.sysfsBuffers.appending("\(buffer.inode)")
+                try FileManager.default.createDirectory(atPath: record.string, withIntermediateDirectories: true)
+                try Data("\(buffer.exporterName ?? "")\n".utf8).write(
+                    to: URL(fileURLWithPath: record.appending("exporter_name").string))
+                try Data("\(buffer.size)\n".utf8).write(to: URL(fileURLWithPath: record.appending("size").string))
+            }
+            let fallback = DMABufSnapshot.scan(options: options)
+            #expect(fallback.kernelList == .sysfs)
+            #expect(fallback.unreadable.map(\.path) == [options.bufinfo.string], "\(fallback.unreadable)")
+            let again = try #require(fallback.buffers.first { $0.inode == mine.identity.inode })
+            #expect(again.size == 2 * Self.page && again.exporterName == DMABufExporter.exporterName)
+            #expect(again.holders.map(\.pid) == [getpid()])
+            #expect(again.name == "options-mine", "the sysfs list has no names: fdinfo has")
+            #expect(again.attachments == nil, "the sysfs list has no attachments")
+            #expect(fallback.buffers.first { $0.holders.map(\.pid) == [holder.pid] }?.name == "held-0")
         }
 
         /// 1,000 buffers across 10 processes: each is listed with its holder, and the library's

@@ -192,6 +192,34 @@ extension DeviceTests {
             }
         }
 
+        /// A sync_file handed over as a bare fd: `SyncFile(adopting:)` takes it, close-on-exec,
+        /// and `isSignaled()` follows vgem's fence. A dma-buf's fd is no sync_file: refused, it
+        /// stays the caller's and usable.
+        @Test func anAdoptedSyncFileFollowsItsFence() throws {
+            let device = try DRMDevice.open(driver: "vgem")
+            let buffer = try device.allocate(size: 4096, name: "adopted")
+            let handle = try device.importBuffer(buffer)
+            let fence = try device.attachFence(to: handle, write: true)
+            try device.closeHandle(handle)
+
+            let raw = try buffer.exportSyncFile(.read).takeDescriptor()
+            _ = fcntl(raw.rawValue, F_SETFD, 0)
+            let sync = try SyncFile(adopting: raw)
+            #expect(fcntl(raw.rawValue, F_GETFD) & FD_CLOEXEC != 0)
+            #expect(try sync.info().fences.first?.driverName == "vgem")
+            #expect(try !sync.isSignaled(), "vgem's fence is not signalled yet")
+            try device.signalFence(fence)
+            #expect(try sync.isSignaled(), "signalled")
+
+            let bufferFD = buffer.withUnsafeDescriptor { $0 }
+            let error = expectError(
+                .notADMABuf, .kernel(.inappropriateIOCTLForDevice), "adopt a dma-buf as a sync_file"
+            ) { try SyncFile(adopting: bufferFD) }
+            #expect(error?.hint?.contains("stays the caller's") == true, "\(String(describing: error))")
+            #expect(isOpen(bufferFD))
+            #expect(try buffer.info().size == 4096, "the buffer is still the caller's")
+        }
+
         @Test func cancellingAnAsyncFenceWaitEndsIt() async throws {
             let device = try DRMDevice.open(driver: "vgem")
             let buffer = try device.allocate(size: 4096, name: "fenced")

@@ -132,6 +132,28 @@ extension DeviceTests {
             }
         }
 
+        /// `controls()` lists what vivid registers (drivers/media/test-drivers/vivid/vivid-ctrls.c):
+        /// the picture controls with their ranges and defaults, vivid's own, each once, in id order,
+        /// and no control-class headings ("User Controls"), which are no controls.
+        @Test func controlsAreTheOnesVividRegisters() throws {
+            let vivid = try requireVivid()
+            let controls = try vivid.controls()
+            func range(_ name: String) -> [Int32]? {
+                controls.first { $0.name == name }.map { [$0.minimum, $0.maximum, $0.defaultValue] }
+            }
+            // V4L2_CID_BRIGHTNESS and the three after it.
+            let picture = controls.filter { (0x0098_0900...0x0098_0903).contains($0.id) }
+            #expect(picture.map(\.name) == ["Brightness", "Contrast", "Saturation", "Hue"], "\(picture)")
+            #expect(range("Brightness") == [0, 255, 128] && range("Contrast") == [0, 255, 128])
+            #expect(range("Saturation") == [0, 255, 128] && range("Hue") == [-128, 128, 0])
+            #expect(range("OSD Text Mode") == [0, 2, 0], "a menu of three")
+            #expect(range("Horizontal Flip") == [0, 1, 0])
+            #expect(!controls.contains { $0.name.hasSuffix(" Controls") }, "class headings are left out")
+            #expect(zip(controls, controls.dropFirst()).allSatisfy { $0.id < $1.id }, "each once, in id order")
+            #expect(controls.count > 20, "vivid has dozens: \(controls.map(\.name))")
+            #expect(try vivid.control(named: "hue") == picture.last, "control(named:) finds the same")
+        }
+
         /// Every path gives the same bytes for the frozen pattern, the kernel reads what we map, and
         /// imported frames land in the buffers we allocated.
         @Test func bothPathsGiveIdenticalFrames() throws {

@@ -3,6 +3,7 @@ import DMABuf
 import DMABufInspection
 import DMABufTestSupport
 import Foundation
+import SystemPackage
 import Testing
 
 @testable import DMABufCLI
@@ -369,5 +370,116 @@ extension String {
     ])
     func refusesBadArguments(arguments: [String]) {
         #expect(throws: (any Error).self) { try DMABufCommand.parseAsRoot(arguments) }
+    }
+}
+
+/// `DMABufSnapshot.scan(options:)` pointed at files a test writes, in the layout the kernel
+/// uses: what it takes from each, and what it says it could not read. None of the test kernels
+/// has CONFIG_DMABUF_SYSFS_STATS, so the sysfs fallback is driven through its directory option.
+@Suite struct ScanWithOptions {
+    /// A fresh directory for one test's files; removed at the end of `body`.
+    func withDirectory(_ body: (FilePath) throws -> Void) throws {
+        var template = Array("/tmp/dmabuf-scan-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw Errno(rawValue: errno) }
+        let directory = FilePath(String(cString: made))
+        defer { _ = try? FileManager.default.removeItem(atPath: directory.string) }
+        try body(directory)
+    }
+
+    func write(_ text: String, to path: FilePath) throws {
+        try FileManager.default.createDirectory(
+            atPath: path.removingLastComponent().string, withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path.string))
+    }
+
+    /// Options that read nothing of the system's: an empty procfs, no bufinfo, no sysfs list.
+    func options(in directory: FilePath) throws -> DMABufSnapshot.ScanOptions {
+        var options = DMABufSnapshot.ScanOptions()
+        options.proc = directory.appending("proc")
+        options.bufinfo = directory.appending("bufinfo")
+        options.sysfsBuffers = directory.appending("buffers")
+        try FileManager.default.createDirectory(atPath: options.proc.string, withIntermediateDirectories: true)
+        return options
+    }
+
+    @Test func withoutBufinfoTheSysfsListIsRead() throws {
+        try withDirectory { directory in
+            let options = try options(in: directory)
+            let buffers = options.sysfsBuffers
+            try write("udmabuf\n", to: buffers.appending("4242/exporter_name"))
+            try write("65536\n", to: buffers.appending("4242/size"))
+            try write("system\n", to: buffers.appending("4243/exporter_name"))
+            try write("4096\n", to: buffers.appending("4243/size"))
+            // Freed between the listing and the read: left out, not reported.
+            try write("system\n", to: buffers.appending("4244/exporter_name"))
+            // Not a buffer's directory: reported.
+            try write("system\n", to: buffers.appending("junk/exporter_name"))
+            try write("1\n", to: buffers.appending("junk/size"))
+
+            let snapshot = DMABufSnapshot.scan(options: options)
+            #expect(snapshot.kernelList == .sysfs)
+            #expect(snapshot.buffers.map(\.inode) == [4242, 4243])
+            #expect(snapshot.buffers.map(\.size) == [65536, 4096])
+            #expect(snapshot.buffers.map(\.exporterName) == ["udmabuf", "system"])
+            #expect(snapshot.buffers.allSatisfy { $0.isKernelOnly && $0.attachments == nil && $0.name == nil })
+            #expect(snapshot.total == DMABufSnapshot.Total(bufferCount: 2, size: 65536 + 4096, kernelOnlyCount: 2))
+            #expect(snapshot.processes.isEmpty)
+            #expect(
+                snapshot.exporters == [
+                    DMABufSnapshot.Exporter(name: "udmabuf", bufferCount: 1, size: 65536),
+                    DMABufSnapshot.Exporter(name: "system", bufferCount: 1, size: 4096),
+                ], "the largest first")
+            #expect(snapshot.isPartial)
+            let why = snapshot.unreadable.first { $0.path == options.bufinfo.string }?.reason ?? ""
+            #expect(why.contains("debugfs is not mounted") && why.contains("attachments, are not shown"), "\(why)")
+            let junk = snapshot.unreadable.first { $0.path == buffers.appending("junk").string }?.reason ?? ""
+            #expect(junk.contains("not an inode number"), "\(snapshot.unreadable)")
+            #expect(snapshot.unreadable.count == 2, "\(snapshot.unreadable)")
+        }
+    }
+
+    @Test func bufinfoComesFirstAndTheSysfsListIsNotRead() throws {
+        try withDirectory { directory in
+            let options = try options(in: directory)
+            try write(BufinfoParsing.bufinfo, to: options.bufinfo)
+            try write("system\n", to: options.sysfsBuffers.appending("9999/exporter_name"))
+            try write("4096\n", to: options.sysfsBuffers.appending("9999/size"))
+            let snapshot = DMABufSnapshot.scan(options: options)
+            #expect(snapshot.kernelList == .bufinfo)
+            #expect(snapshot.buffers.map(\.inode) == [1077, 1078], "the sysfs list is not read")
+            #expect(snapshot.buffers.first?.attachments == ["vgem"] && snapshot.buffers.first?.name == "frame-0")
+            #expect(!snapshot.isPartial, "\(snapshot.unreadable)")
+        }
+    }
+
+    /// A bufinfo cut short says so, keeps the records before the cut, and needs no fallback; one
+    /// that is not bufinfo at all is reported and the sysfs list read instead.
+    @Test func aBrokenBufinfoIsReported() throws {
+        try withDirectory { directory in
+            let options = try options(in: directory)
+            try write(String(BufinfoParsing.bufinfo.prefix(200)), to: options.bufinfo)
+            let cut = DMABufSnapshot.scan(options: options)
+            #expect(cut.kernelList == .bufinfo && cut.buffers.map(\.inode) == [1077])
+            #expect(cut.unreadable == [.init(path: options.bufinfo.string, reason: "It ended early")])
+
+            try write("garbage\n", to: options.bufinfo)
+            try write("system\n", to: options.sysfsBuffers.appending("77/exporter_name"))
+            try write("8192\n", to: options.sysfsBuffers.appending("77/size"))
+            let garbage = DMABufSnapshot.scan(options: options)
+            #expect(garbage.kernelList == .sysfs && garbage.buffers.map(\.inode) == [77])
+            #expect(garbage.unreadable.map(\.path) == [options.bufinfo.string], "\(garbage.unreadable)")
+        }
+    }
+
+    @Test func withoutProcfsOrAnyKernelListItSaysSo() throws {
+        try withDirectory { directory in
+            var options = try options(in: directory)
+            options.proc = directory.appending("no-proc")
+            let snapshot = DMABufSnapshot.scan(options: options)
+            #expect(snapshot.kernelList == nil && snapshot.buffers.isEmpty && snapshot.processes.isEmpty)
+            let proc = snapshot.unreadable.first { $0.path == options.proc.string }?.reason ?? ""
+            #expect(proc.contains("is procfs mounted?"), "\(snapshot.unreadable)")
+            #expect(snapshot.unreadable.count == 2, "procfs and bufinfo: \(snapshot.unreadable)")
+        }
     }
 }

@@ -208,6 +208,22 @@ final class SharedListener: Sendable {
     }
 }
 
+@Suite struct SyncFileAdoptionTests {
+    /// The hint says what became of the fd: on adoption it is still the caller's (the receive
+    /// path, which shares the check, closes the message's fds instead).
+    @Test func aRefusedFdIsSaidToStayTheCallers() throws {
+        let fd = try makeMemfd(size: 4096)
+        defer { try? fd.close() }
+        let error = expectError(.notADMABuf, .kernel(.inappropriateIOCTLForDevice), "adopt a memfd as a sync_file") {
+            try SyncFile(adopting: fd)
+        }
+        let hint = error?.hint ?? ""
+        #expect(hint.contains("not a sync_file") && hint.contains("stays the caller's"), "\(hint)")
+        #expect(!hint.contains("closed"), "\(hint)")
+        #expect(isOpen(fd))
+    }
+}
+
 /// Every `init(adopting:)` by the one rule: refused, the fd stays open and as it was; taken,
 /// it is close-on-exec.
 @Suite struct AdoptionRuleTests {
@@ -276,5 +292,157 @@ final class SharedListener: Sendable {
         }
         #expect(!TestEnvironment.exists(path.string))
         _ = try DMABufChannel.Listener(path: path)  // free again
+    }
+}
+
+/// A channel on socket `fd` that takes memfds for dma-bufs (as `memfdChannelPair()`): the
+/// consumer's end, for a thread or task to adopt.
+func memfdChannel(_ fd: FileDescriptor) throws(DMABufError) -> DMABufChannel {
+    try DMABufChannel(owning: fd, maximumDescriptors: 16, admission: .dmaBufsAndMemfdsForTesting)
+}
+
+/// A flag one task raises and another watches.
+final class Flag: Sendable {
+    private let raised = Atomic(false)
+    func set() { raised.store(true, ordering: .releasing) }
+    var isSet: Bool { raised.load(ordering: .acquiring) }
+}
+
+/// What a consumer task saw of a cancelled `next()`, and of what came after.
+struct CancelledWait: Sendable {
+    var error: DMABufError?
+    var endedAt: ContinuousClock.Instant
+    var againError: DMABufError?
+    var frameAfter: UInt64?
+    var leaked: [CInt]
+}
+
+/// `BufferPoolConsumer.next()`, the async wait for a frame, over a real socket pair.
+@Suite struct AsyncConsumerTests {
+    @Test func nextGivesTheFramesThenNilAfterTheGoodbye() async throws {
+        let pair = try memfdChannelPair()
+        var producer = try BufferPoolProducer(channel: pair.first, count: 2) { _ throws(DMABufError) in
+            try poolMemfd(size: 4096)
+        }
+        var consumer = try BufferPoolConsumer(channel: pair.second)
+        for frame in 0..<2 {
+            try producer.submit(index: try producer.blockingAcquire(), bytesUsed: 100 + frame)
+        }
+        guard let first = try await consumer.next() else { throw Failure("no first frame") }
+        #expect(first.sequence == 0 && first.bytesUsed == 100)
+        let released = first.index
+        try consumer.release(first)
+        #expect(try producer.blockingAcquire(timeout: .seconds(5)) == released, "the release reached the producer")
+        // Every message of the consumer's read: the close resets nothing.
+        try producer.finish(linger: .zero)
+        guard let second = try await consumer.next() else { throw Failure("no second frame") }
+        #expect(second.sequence == 1 && second.bytesUsed == 101 && second.index != released)
+        let ended = try await consumer.next() == nil
+        #expect(ended, "the goodbye ends the frames")
+        let stillEnded = try await consumer.next() == nil
+        #expect(stillEnded && !consumer.isProducerConnected, "and they stay ended")
+        _ = second
+        try consumer.finish()
+    }
+
+    /// A task waiting in `next()` with no frame coming ends with `.cancelled` when cancelled, at
+    /// once; the wait consumed nothing, so the frame sent after the cancellation is the next one
+    /// `blockingNext()` gets, and the consumer's fds are all closed at its finish.
+    @Test func aCancelledWaitEndsPromptlyAndLosesNothing() async throws {
+        let (producerEnd, consumerEnd) = try seqpacketPair()
+        var producer = try BufferPoolProducer(channel: DMABufChannel(adopting: producerEnd), count: 1) {
+            _ throws(DMABufError) in try poolMemfd(size: 4096)
+        }
+        let waiting = Flag()
+        let consumerTask = Task { () throws -> CancelledWait in
+            let mock = SyscallMock()
+            return try await SyscallMock.$current.withValue(mock) { () async throws -> CancelledWait in
+                var consumer = try BufferPoolConsumer(channel: memfdChannel(consumerEnd))
+                var outcome = CancelledWait(endedAt: .now, leaked: [])
+                do {
+                    waiting.set()
+                    // A wait that ignores the cancellation takes the frame sent after it.
+                    if let frame = try await consumer.next() {
+                        outcome.frameAfter = frame.sequence
+                        return outcome
+                    }
+                } catch {
+                    outcome.error = error as? DMABufError
+                }
+                outcome.endedAt = .now
+                // The task stays cancelled: another async wait ends at once, taking nothing.
+                do { _ = try await consumer.next() } catch { outcome.againError = error as? DMABufError }
+                if let frame = try consumer.blockingNext() {
+                    outcome.frameAfter = frame.sequence
+                    try consumer.release(frame)
+                }
+                try consumer.finish()
+                outcome.leaked = mock.leakedDescriptors
+                return outcome
+            }
+        }
+        while !waiting.isSet { try await Task.sleep(for: .milliseconds(10)) }
+        try await Task.sleep(for: .milliseconds(200))  // into the wait
+        let cancelled = ContinuousClock.now
+        consumerTask.cancel()
+        // Sent after the cancellation: a next() that ignored it would take this frame.
+        try producer.submit(index: try producer.blockingAcquire(), bytesUsed: 7)
+        let outcome = try await consumerTask.value
+        #expect(outcome.error?.code == .cancelled, "the wait ended with \(String(describing: outcome.error))")
+        #expect(outcome.error?.description.contains("cancelled") == true)
+        let took: Duration = outcome.endedAt - cancelled
+        #expect(took < .seconds(1), "the cancelled wait took \(took)")
+        #expect(outcome.againError?.code == .cancelled)
+        #expect(outcome.frameAfter == 0, "the frame after the cancellation is still there")
+        #expect(outcome.leaked.isEmpty, "fds leaked: \(outcome.leaked)")
+        // The consumer released the frame and said goodbye: the producer has every buffer back.
+        expectError(.disconnected, .libraryMade, "after the consumer's goodbye") {
+            try producer.blockingAcquire(timeout: .seconds(5))
+        }
+        #expect(producer.freeCount == producer.count)
+        try producer.finish()
+    }
+}
+
+/// `BufferPoolProducer.finish(linger:)` with lingers other than the default, against a consumer
+/// thread that keeps its end open, or closes it.
+@Suite struct FinishLingerTests {
+    /// A producer of one memfd on `end`, the consumer's registration sent.
+    func producer(on end: FileDescriptor) throws -> BufferPoolProducer {
+        try BufferPoolProducer(channel: DMABufChannel(adopting: end), count: 1) { _ throws(DMABufError) in
+            try poolMemfd(size: 4096)
+        }
+    }
+
+    @Test func aSilentConsumerThatKeepsItsEndOpenIsWaitedForTheLingerOnly() throws {
+        let (mine, peer) = try seqpacketPair()
+        defer { try? peer.close() }
+        let producer = try producer(on: mine)
+        let started = ContinuousClock.now
+        try producer.finish(linger: .milliseconds(400))
+        let took = ContinuousClock.now - started
+        #expect(took >= .milliseconds(400), "finish returned after \(took), before its linger")
+        #expect(took < .milliseconds(1400), "finish returned after \(took), long past its 400 ms linger")
+        #expect(!isOpen(mine), "finish closes the channel")
+    }
+
+    @Test func aConsumerThatClosesEndsTheLingerAtOnce() throws {
+        let (mine, peer) = try seqpacketPair()
+        // The consumer reads the registration and the goodbye, then closes its end.
+        let consumer = PeerThread {
+            guard let channel = try? memfdChannel(peer),
+                var consumer = try? BufferPoolConsumer(channel: channel)
+            else { return }
+            do {
+                while let frame = try consumer.blockingNext() { try consumer.release(frame) }
+            } catch {}
+            try? consumer.finish()
+        }
+        defer { consumer.join() }
+        let producer = try producer(on: mine)
+        let started = ContinuousClock.now
+        try producer.finish(linger: .seconds(30))
+        let took = ContinuousClock.now - started
+        #expect(took < .seconds(3), "finish waited \(took) for a consumer that had closed")
     }
 }

@@ -27,7 +27,7 @@ public struct SyncFile: ~Copyable, Sendable, DescriptorOwner {
     public init(adopting descriptor: FileDescriptor) throws(DMABufError) {
         let operation = "adopt as sync_file"
         self._owned = try OwnedDescriptor(adopting: descriptor, operation: operation) { (fd) throws(DMABufError) in
-            try Self.verify(fd, operation: operation)
+            try Self.verify(fd, operation: operation, afterwards: "the fd stays the caller's, open")
         }
     }
 
@@ -45,8 +45,11 @@ public struct SyncFile: ~Copyable, Sendable, DescriptorOwner {
         self._owned = OwnedDescriptor(descriptor)
     }
 
-    /// Throws unless `descriptor` is a sync_file. `operation` is made only for the error.
-    package static func verify(_ descriptor: FileDescriptor, operation: @autoclosure () -> String) throws(DMABufError) {
+    /// Throws unless `descriptor` is a sync_file. `operation` is made only for the error, and
+    /// `afterwards`, what became of the fd, ends its hint.
+    package static func verify(
+        _ descriptor: FileDescriptor, operation: @autoclosure () -> String, afterwards: @autoclosure () -> String
+    ) throws(DMABufError) {
         var info = sync_file_info()
         switch Sys.ioctl(descriptor, CDMABuf_SYNC_IOC_FILE_INFO(), &info) {
         case .success: return
@@ -57,7 +60,7 @@ public struct SyncFile: ~Copyable, Sendable, DescriptorOwner {
         case .failure(let error):
             throw DMABufError(
                 .notADMABuf, errno: error, operation: operation(), target: Sys.name(descriptor),
-                hint: "It is not a sync_file (SYNC_IOC_FILE_INFO refused it); every fd of the message was closed")
+                hint: "It is not a sync_file (SYNC_IOC_FILE_INFO refused it); \(afterwards())")
         }
     }
 

@@ -380,7 +380,9 @@ public struct DMABufChannel: ~Copyable, Sendable, DescriptorOwner {
         for position in 0..<count {
             let fd = FileDescriptor(rawValue: room[position])
             if position == fencePosition {
-                try SyncFile.verify(fd, operation: "receive a \(kind) message: fence fd \(position)")
+                try SyncFile.verify(
+                    fd, operation: "receive a \(kind) message: fence fd \(position)",
+                    afterwards: "every fd of the message was closed")
             } else {
                 received.keep(try verifyBuffer(fd, position: position, kind: kind), at: position)
             }
