@@ -54,8 +54,10 @@ extension Capture {
                         continue
                     }
                     let frame = try stream.dequeue(timeout: wait)
+                    // The time the frame was handed over, not its V4L2 timestamp: vivid's end-of-frame stamps
+                    // often lie after the handover, and a latency measured from them can come out negative.
                     let stamp = PipelineFrameStamp(
-                        capturedNanoseconds: nanoseconds(frame.timestamp), sequence: UInt64(frame.sequence),
+                        capturedNanoseconds: nanoseconds(monotonicNow()), sequence: UInt64(frame.sequence),
                         width: format.width, height: format.height)
                     try producer.submit(index: frame.index, bytesUsed: frame.bytesUsed, metadata: stamp.bytes)
                     let index = frame.index

@@ -3,8 +3,8 @@ import DMABuf
 import Glibc
 import SystemPackage
 
-/// What travels with a pipeline frame in the pool's metadata, little-endian: the capture's
-/// CLOCK_MONOTONIC timestamp (a frame's identity across every stage: V4L2 sequence numbers start
+/// What travels with a pipeline frame in the pool's metadata, little-endian: CLOCK_MONOTONIC when
+/// the capture stage dequeued the frame (a frame's identity across every stage: V4L2 sequence numbers start
 /// again at 0 when the capture restarts), the capture's sequence number, the frame's size, and the
 /// worker's CRC-32C of the bytes it wrote (0 before the worker).
 struct PipelineFrameStamp: Equatable {
